@@ -1,0 +1,1 @@
+"""Data: semantic triples, the three reasoning domains and their graphs."""

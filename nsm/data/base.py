@@ -1,0 +1,177 @@
+"""The dataset every domain shares: deterministic generation, disjoint balanced splits, a cache.
+
+A domain subclass supplies ``schema`` and ``generate()``, which returns the samples of all three
+splits for the dataset's parameters. This class checks what every domain promises — each split
+balanced 50/50, no sample in two splits — caches the samples under ``root`` in a file named by a
+hash of the parameters (and stores the parameters inside to refuse a mismatch), and serves
+``dataset[i] -> (Data, label)`` with ``label`` a one-element long tensor.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from nsm.data.graph import Sample, sample_to_data
+from nsm.data.triples import DomainSchema
+from nsm.errors import NSMError
+
+SPLITS = ("train", "val", "test")
+# Bumped whenever generation changes, so that old caches are rebuilt rather than reused.
+CACHE_FORMAT = 1
+
+
+def split_sizes(total: int) -> dict[str, int]:
+    """70/15/15 split of ``total`` samples, each split an even number (so it can be 50/50)."""
+    val = 2 * round(total * 0.15 / 2)
+    test = 2 * round(total * 0.15 / 2)
+    train = total - val - test
+    train -= train % 2
+    return {"train": train, "val": val, "test": test}
+
+
+def require_positive(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise NSMError(f"{name} must be a positive integer, got {value!r}")
+
+
+class TripleDataset(Dataset):
+    """Base class of the domain datasets (see the module docstring)."""
+
+    schema: DomainSchema
+    generator_version: int = 1
+
+    def __init__(self, root: str | os.PathLike, split: str, seed: int = 0, node_feature_dim: int = 64,
+                 **params: Any):
+        if split not in SPLITS:
+            raise NSMError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        require_positive(node_feature_dim=node_feature_dim)
+        if node_feature_dim < self.schema.min_feature_dim:
+            raise NSMError(f"node_feature_dim={node_feature_dim} is too small for the {self.schema.name} "
+                           f"domain, which needs at least {self.schema.min_feature_dim}")
+        self.root = Path(root)
+        self.split = split
+        self.seed = seed
+        self.node_feature_dim = node_feature_dim
+        self.params = dict(params, seed=seed)
+        samples = self._load_or_generate()
+        self.samples: list[Sample] = samples[split]
+        self.graphs = [sample_to_data(s, self.schema, node_feature_dim) for s in self.samples]
+
+    # --- what a domain implements -------------------------------------------------------------
+    def generate(self) -> dict[str, list[Sample]]:
+        """All samples of all splits, deterministic for ``self.params``."""
+        raise NotImplementedError
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What the cached samples depend on; a domain reading files adds their fingerprint."""
+        return {"domain": self.schema.name, "format": CACHE_FORMAT, "generator": self.generator_version,
+                "params": self.params}
+
+    # --- the Dataset API ----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, index: int):
+        data = self.graphs[index]
+        return data, data.y
+
+    @property
+    def num_relations(self) -> int:
+        return self.schema.num_relations
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def describe(self, index: int) -> str:
+        if not 0 <= index < len(self):
+            raise NSMError(f"sample {index} does not exist; the {self.split} split has {len(self)} samples")
+        return self.samples[index].describe()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts a researcher checks first: balance, graph sizes, relations, levels."""
+        nodes = torch.tensor([g.num_nodes for g in self.graphs], dtype=torch.float)
+        edges = torch.tensor([g.num_edges for g in self.graphs], dtype=torch.float)
+        relations = Counter(t.predicate for s in self.samples for t in s.triples)
+        node_levels = Counter(int(level) for g in self.graphs for level in g.node_level.tolist())
+        triple_levels = Counter(t.level for s in self.samples for t in s.triples)
+        return {
+            "domain": self.schema.name,
+            "split": self.split,
+            "samples": len(self),
+            "class_counts": dict(sorted(Counter(self.labels).items())),
+            "nodes": _summary(nodes),
+            "edges": _summary(edges),
+            "relations_used": len(relations),
+            "relations": dict(relations.most_common()),
+            "node_levels": dict(sorted(node_levels.items())),
+            "triple_levels": dict(sorted(triple_levels.items())),
+        }
+
+    # --- cache --------------------------------------------------------------------------------
+    def _cache_path(self, identity: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return self.root / self.schema.name / f"{digest}.json.gz"
+
+    def _load_or_generate(self) -> dict[str, list[Sample]]:
+        identity = json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
+        path = self._cache_path(identity)
+        if path.exists():
+            try:
+                with gzip.open(path, "rt") as f:
+                    cached = json.load(f)
+                if cached["identity"] == identity:
+                    return {split: [Sample.from_record(r) for r in cached["splits"][split]] for split in SPLITS}
+                warnings.warn(f"cache {path} was made with other parameters; regenerating")
+            except (OSError, ValueError, KeyError, EOFError) as exc:
+                warnings.warn(f"cache {path} is unreadable ({exc}); regenerating")
+        splits = self.generate()
+        self._check_splits(splits)
+        self._write_cache(path, identity, splits)
+        return splits
+
+    def _write_cache(self, path: Path, identity: dict[str, Any], splits: dict[str, list[Sample]]) -> None:
+        payload = {"identity": identity, "splits": {k: [s.to_record() for s in v] for k, v in splits.items()}}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        except OSError as exc:
+            raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as f:
+                json.dump(payload, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _check_splits(self, splits: dict[str, list[Sample]]) -> None:
+        if set(splits) != set(SPLITS):
+            raise RuntimeError(f"{self.schema.name} generator returned splits {sorted(splits)}")
+        owner: dict[tuple, str] = {}
+        for split, samples in splits.items():
+            counts = Counter(s.label for s in samples)
+            if abs(counts[0] - counts[1]) > 1 or set(counts) - {0, 1}:
+                raise RuntimeError(f"{self.schema.name} {split} split is not balanced 50/50: {dict(counts)}")
+            for sample in samples:
+                key = sample.key()
+                if owner.setdefault(key, split) != split:
+                    raise RuntimeError(f"{self.schema.name}: a sample appears in both {owner[key]} and {split}")
+
+
+def _summary(values: torch.Tensor) -> dict[str, float]:
+    if values.numel() == 0:
+        return {"min": 0.0, "mean": 0.0, "max": 0.0}
+    return {"min": values.min().item(), "mean": round(values.mean().item(), 2), "max": values.max().item()}

@@ -1,0 +1,1 @@
+"""Models: the hierarchical NSM and the baselines it is compared with."""

@@ -1,0 +1,1 @@
+"""Training: metrics, the trainer, checkpoints and the job function."""
