@@ -8,8 +8,10 @@ can predict well leaks its label through counts; ours must keep it near chance.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.utils import scatter
+
+from nsm.models.inputs import check_graph_inputs, check_model_settings
 
 
 class BagOfTypesMLP(nn.Module):
@@ -17,11 +19,13 @@ class BagOfTypesMLP(nn.Module):
 
     Input of the MLP, per graph: ``log1p(Σ x)`` ``[F]`` ⊕ ``log1p(#edges of each relation)``
     ``[R]`` ⊕ one-hot query relation ``[R]`` (zeros when there is no query).
-    Output: ``{'logits': [num_graphs, num_classes]}``.
+    Output: ``{'logits': [num_graphs, num_classes], 'cycle_loss': 0, 'levels': []}``.
     """
 
     def __init__(self, node_features: int, num_relations: int, num_classes: int = 2, hidden: int = 64):
         super().__init__()
+        check_model_settings(node_features=node_features, num_relations=num_relations, num_classes=num_classes,
+                             hidden=hidden)
         self.node_features = node_features
         self.num_relations = num_relations
         self.num_classes = num_classes
@@ -31,18 +35,19 @@ class BagOfTypesMLP(nn.Module):
             nn.Linear(hidden, num_classes),
         )
 
-    def forward(self, x, edge_index, edge_type, edge_attr=None, batch=None, query_relation=None, **_):
-        if batch is None:
-            batch = x.new_zeros(x.size(0), dtype=torch.long)
-        num_graphs = int(batch.max()) + 1 if batch.numel() else 1
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor | None = None,
+                batch: Tensor | None = None, head_index: Tensor | None = None, tail_index: Tensor | None = None,
+                query_relation: Tensor | None = None) -> dict:
+        _, batch, num_graphs = check_graph_inputs(
+            x, edge_index, edge_type, edge_attr, batch, head_index, tail_index, query_relation,
+            node_features=self.node_features, num_relations=self.num_relations)
         node_counts = scatter(x, batch, dim=0, dim_size=num_graphs, reduce="sum")
-        edge_graph = batch[edge_index[0]]
         relation_counts = scatter(
-            nn.functional.one_hot(edge_type, self.num_relations).float(), edge_graph,
+            nn.functional.one_hot(edge_type, self.num_relations).to(x.dtype), batch[edge_index[0]],
             dim=0, dim_size=num_graphs, reduce="sum",
         )
         query = x.new_zeros(num_graphs, self.num_relations)
         if query_relation is not None:
-            query = nn.functional.one_hot(query_relation, self.num_relations).float()
-        features = torch.cat([node_counts.log1p(), relation_counts.log1p(), query], dim=1)
-        return {"logits": self.mlp(features)}
+            query = nn.functional.one_hot(query_relation, self.num_relations).to(x.dtype)
+        logits = self.mlp(torch.cat([node_counts.log1p(), relation_counts.log1p(), query], dim=1))
+        return {"logits": logits, "cycle_loss": logits.new_zeros((), dtype=torch.float32), "levels": []}

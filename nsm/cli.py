@@ -1,0 +1,230 @@
+"""The ``nsm`` command line.
+
+    nsm data      look at a domain's data (class balance, sizes, one sample as triples)
+    nsm train     train one domain; resumes from RUN_DIR/latest.pt automatically
+    nsm validate  train every domain in parallel processes and print a summary
+    nsm eval      re-evaluate a run on its test split
+
+Bad input gets one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from nsm.config import DEFAULT_PROFILE, DOMAINS, MODELS, PROFILES, make_run_config
+from nsm.errors import NSMError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _domain_list(text: str) -> list[str]:
+    domains = [d.strip() for d in text.split(",") if d.strip()]
+    unknown = [d for d in domains if d not in DOMAINS]
+    if unknown or not domains:
+        raise argparse.ArgumentTypeError(f"unknown domain(s) {', '.join(unknown) or text!r}; "
+                                         f"choose from {','.join(DOMAINS)}")
+    return domains
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    profiles = "; ".join(f"{name}: {p.description}" for name, p in PROFILES.items())
+    parser.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+                        help=f"run size (default {DEFAULT_PROFILE}). {profiles}")
+    parser.add_argument("--epochs", type=_positive_int, help="override the profile's epoch count")
+    parser.add_argument("--seed", type=int, help="seed of data generation and training (default 0)")
+    parser.add_argument("--model", choices=MODELS, help="nsm (default) or a baseline for comparison")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
+    parser.add_argument("--data-root", help="where generated datasets are cached (default data_cache)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nsm", description="NSM: a hierarchical neurosymbolic model over graphs of semantic triples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Start with `nsm validate` (trains all three domains locally) or `nsm data --domain planning --stats`.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="look at a domain's data: --stats or --show N",
+                               description="Print dataset statistics or one sample as readable triples.")
+    data.add_argument("--domain", required=True, choices=DOMAINS)
+    data.add_argument("--split", choices=("train", "val", "test"), default="train")
+    data.add_argument("--stats", action="store_true", help="class balance, graph sizes, relations, levels")
+    data.add_argument("--show", type=int, metavar="N", help="print sample N as triples with label and reason")
+    data.add_argument("--kg-dir", help="kg only: a directory with train.txt/valid.txt/test.txt (TSV)")
+    data.add_argument("--json", action="store_true", help="--stats as JSON")
+    data.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+                      help=f"dataset size of this profile (default {DEFAULT_PROFILE})")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--data-root", default="data_cache")
+
+    train = commands.add_parser("train", help="train one domain (resumes automatically)",
+                                description="Train one domain. If RUN_DIR/latest.pt exists the run resumes "
+                                            "from it exactly where it stopped; --no-resume starts over.")
+    train.add_argument("--domain", required=True, choices=DOMAINS)
+    _add_run_options(train)
+    train.add_argument("--run-dir", help="where checkpoints and results go (default runs/<domain>)")
+    train.add_argument("--checkpoint-every", type=_positive_int, help="epochs between latest.pt writes")
+    train.add_argument("--kg-dir", help="kg only: train on your own KG (train.txt/valid.txt/test.txt, TSV)")
+    train.add_argument("--no-resume", action="store_true", help="ignore RUN_DIR/latest.pt and start over")
+    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to RUN_DIR/tb")
+
+    validate = commands.add_parser("validate", help="train all domains in parallel and print a summary",
+                                   description="Train each domain in its own process; one failing domain never "
+                                               "stops the others. Writes DIR/<domain>/results.json and "
+                                               "DIR/summary.json; exit code 1 if any domain failed.")
+    _add_run_options(validate)
+    validate.add_argument("--run-dir", default="runs/validate", help="default runs/validate")
+    validate.add_argument("--domains", type=_domain_list, default=list(DOMAINS),
+                          help=f"comma-separated subset of {','.join(DOMAINS)}")
+    validate.add_argument("--no-resume", action="store_true", help="start every domain over")
+
+    evaluate = commands.add_parser("eval", help="re-evaluate a run on its test split",
+                                   description="Load RUN_DIR/best.pt (else latest.pt) and evaluate it.")
+    evaluate.add_argument("--run-dir", required=True)
+    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+    return parser
+
+
+def cmd_data(args) -> int:
+    from nsm.data import load_dataset
+
+    if not args.stats and args.show is None:
+        raise NSMError("nsm data needs --stats or --show N")
+    params = dict(PROFILES[args.profile].data[args.domain])
+    if args.kg_dir:
+        if args.domain != "kg":
+            raise NSMError("--kg-dir only applies to --domain kg")
+        params["kg_dir"] = args.kg_dir
+    dataset = load_dataset(args.domain, args.data_root, args.split, seed=args.seed, **params)
+    if args.show is not None:
+        print(f"{args.domain} {args.split} sample {args.show} of {len(dataset)}")
+        print(dataset.describe(args.show))
+    if args.stats:
+        stats = dataset.stats()
+        if args.json:
+            print(json.dumps(stats, indent=2))
+        else:
+            print(format_stats(stats))
+    return 0
+
+
+def format_stats(stats: dict) -> str:
+    counts = stats["class_counts"]
+    total = max(1, stats["samples"])
+    balance = ", ".join(f"{label}: {n} ({n / total:.1%})" for label, n in counts.items())
+    relations = ", ".join(f"{name} {n}" for name, n in stats["relations"].items())
+    return "\n".join([
+        f"domain {stats['domain']}, split {stats['split']}: {stats['samples']} samples",
+        f"classes: {balance}",
+        "nodes per graph: min {min:.0f}, mean {mean}, max {max:.0f}".format(**stats["nodes"]),
+        "edges per graph: min {min:.0f}, mean {mean}, max {max:.0f}".format(**stats["edges"]),
+        f"node levels: {stats['node_levels']}",
+        f"triple levels: {stats['triple_levels']}",
+        f"relations ({stats['relations_used']} used): {relations}",
+    ])
+
+
+def _run_config(args, domain: str, run_dir: str) -> dict:
+    return make_run_config(
+        domain, args.profile, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,
+        data_root=args.data_root, run_dir=run_dir, resume=not args.no_resume,
+        **({"kg_dir": args.kg_dir} if getattr(args, "kg_dir", None) else {}),
+        **({"checkpoint_every": args.checkpoint_every} if getattr(args, "checkpoint_every", None) else {}),
+        **({"tensorboard": True} if getattr(args, "tensorboard", False) else {}),
+    )
+
+
+def cmd_train(args) -> int:
+    from nsm.job import run_job
+
+    if args.kg_dir and args.domain != "kg":
+        raise NSMError("--kg-dir only applies to --domain kg")
+    config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}")
+    results = run_job(config)
+    print(format_summary({args.domain: results}))
+    print(f"results: {Path(config['run_dir']) / 'results.json'}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from nsm.runners.local import run_domains
+
+    root = Path(args.run_dir)
+    configs = {domain: _run_config(args, domain, str(root / domain)) for domain in args.domains}
+    summary = run_domains(configs, root / "summary.json")
+    print(format_summary(summary))
+    print(f"summary: {root / 'summary.json'}")
+    return 0 if all(r["status"] == "success" for r in summary.values()) else 1
+
+
+def cmd_eval(args) -> int:
+    from nsm.job import evaluate_run
+
+    metrics = evaluate_run(args.run_dir, args.split)
+    print(json.dumps(metrics, indent=2, default=str))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """The table a researcher reads first: accuracy per class, collapse, reconstruction, time."""
+    header = f"{'domain':<10}{'status':<9}{'acc':>7}{'acc c0':>8}{'acc c1':>8}{'collapse':>10}" \
+             f"{'recon L1':>10}{'recon L2':>10}{'time s':>9}"
+    rows = [header, "-" * len(header)]
+    for domain, result in summary.items():
+        if result.get("status") != "success":
+            rows.append(f"{domain:<10}{'FAILED':<9}  {result.get('error', '')}")
+            continue
+        m = result["test_metrics"]
+
+        def pct(key):
+            return f"{m[key]:.1%}" if key in m else "-"
+
+        def num(key):
+            return f"{m[key]:.3f}" if key in m else "-"
+
+        rows.append(f"{domain:<10}{'ok':<9}{pct('accuracy'):>7}{pct('accuracy_class_0'):>8}"
+                    f"{pct('accuracy_class_1'):>8}{('YES' if m.get('collapsed') else 'no'):>10}"
+                    f"{num('recon_error_l1'):>10}{num('recon_error_l2'):>10}{result.get('training_time_s', 0):>9.1f}")
+    collapsed = [d for d, r in summary.items() if r.get("status") == "success" and r["test_metrics"].get("collapsed")]
+    if collapsed:
+        rows.append(f"WARNING: class collapse in {', '.join(collapsed)}: the model predicts (almost) one class")
+    return "\n".join(rows)
+
+
+def configure_logging() -> None:
+    """Show the trainer's progress lines (first-batch shapes, one line per epoch) on stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "validate": cmd_validate, "eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    try:
+        return COMMANDS[args.command](args)
+    except NSMError as exc:
+        print(f"nsm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted — run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

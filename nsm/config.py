@@ -1,0 +1,138 @@
+"""Every setting of a run, in one place: per-domain model/data settings and run profiles.
+
+The CLI, the local runner and the Modal app all build their runs from here, so a domain's
+relation budget or a profile's epoch count is written exactly once. A run's configuration is a
+plain JSON-able dict (:func:`make_run_config`): it is what ``run_job`` receives, what checkpoints
+store, and what travels to a cloud container.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nsm.errors import NSMError
+
+DOMAINS = ("planning", "causal", "kg")
+MODELS = ("nsm", "flat-rgcn", "bag-mlp")
+
+
+@dataclass(frozen=True)
+class DomainSettings:
+    """What is fixed for a domain whatever the run: its task, relation budget and model shape."""
+
+    task_type: str
+    num_relations: int
+    num_bases: int
+    pool_ratio: float
+    num_classes: int = 2
+    node_features: int = 64
+    num_levels: int = 3
+
+
+# The seed's model configurations (node_features=64, three levels).
+DOMAIN_SETTINGS: dict[str, DomainSettings] = {
+    "planning": DomainSettings(task_type="classification", num_relations=16, num_bases=8, pool_ratio=0.5),
+    "causal": DomainSettings(task_type="classification", num_relations=20, num_bases=5, pool_ratio=0.5),
+    "kg": DomainSettings(task_type="link_prediction", num_relations=66, num_bases=12, pool_ratio=0.13),
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big and how long a run is. ``data`` holds each domain's dataset size arguments."""
+
+    description: str
+    epochs: int
+    batch_size: int
+    lr: float
+    data: dict[str, dict[str, int]]
+    weight_decay: float = 1e-5
+    cycle_loss_weight: float = 0.05
+    gradient_clip: float = 1.0
+    early_stopping_patience: int = 20
+    checkpoint_every: int = 1
+    temperature: dict[str, float] = field(default_factory=lambda: {
+        "initial_temp": 1.0, "final_temp": 0.3, "decay_rate": 0.9999, "warmup_epochs": 10})
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        description="seconds: a smoke test of the whole pipeline (used by the tests)",
+        epochs=2, batch_size=32, lr=1e-3,
+        data={"planning": {"num_problems": 120}, "causal": {"num_scenarios": 120},
+              "kg": {"num_entities": 60, "num_triples": 400, "num_samples": 120}},
+    ),
+    "dev": Profile(
+        description="minutes on a laptop CPU: the default of `nsm validate`",
+        epochs=30, batch_size=32, lr=3e-3,
+        data={"planning": {"num_problems": 3000}, "causal": {"num_scenarios": 3000},
+              "kg": {"num_entities": 200, "num_triples": 2500, "num_samples": 3000}},
+        early_stopping_patience=8,
+    ),
+    "production": Profile(
+        description="the seed's full runs (100 epochs, lr 1e-4): a GPU job",
+        epochs=100, batch_size=32, lr=1e-4,
+        data={"planning": {"num_problems": 20000}, "causal": {"num_scenarios": 20000},
+              "kg": {"num_entities": 2000, "num_triples": 25000, "num_samples": 20000}},
+        checkpoint_every=5,
+    ),
+}
+DEFAULT_PROFILE = "dev"
+
+
+def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: Any) -> dict[str, Any]:
+    """The complete configuration of one run, as a plain dict.
+
+    ``overrides`` replace top-level keys (``epochs``, ``seed``, ``model``, ``run_dir``, ...);
+    ``data`` overrides are merged into the profile's data arguments. ``None`` values are ignored so
+    that unset CLI options fall through to the profile.
+    """
+    if domain not in DOMAINS:
+        raise NSMError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
+    if profile not in PROFILES:
+        raise NSMError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    chosen = PROFILES[profile]
+    config: dict[str, Any] = {
+        "domain": domain,
+        "profile": profile,
+        "model": "nsm",
+        "seed": 0,
+        "device": "auto",
+        "resume": True,
+        "run_dir": f"runs/{domain}",
+        "data_root": "data_cache",
+        "kg_dir": None,
+        "num_workers": 0,
+        "tensorboard": False,
+        **{k: copy.deepcopy(v) for k, v in asdict(chosen).items() if k not in ("description", "data")},
+        "data": dict(chosen.data[domain]),
+        "model_args": asdict(DOMAIN_SETTINGS[domain]),
+    }
+    data_overrides = overrides.pop("data", None) or {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in config:
+            raise NSMError(f"unknown run setting {key!r}")
+        config[key] = value
+    config["data"].update({k: v for k, v in data_overrides.items() if v is not None})
+    validate_run_config(config)
+    return config
+
+
+def validate_run_config(config: dict[str, Any]) -> None:
+    """Refuse settings that cannot run, with one clear line."""
+    if config["model"] not in MODELS:
+        raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
+    if config["device"] not in ("auto", "cpu", "cuda"):
+        raise NSMError(f"unknown device {config['device']!r}; choose auto, cpu or cuda")
+    for key in ("epochs", "batch_size", "checkpoint_every"):
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise NSMError(f"{key} must be a positive integer, got {value!r}")
+    if not config["lr"] > 0:
+        raise NSMError(f"lr must be positive, got {config['lr']!r}")
+    if config["num_workers"] < 0:
+        raise NSMError(f"num_workers must be >= 0, got {config['num_workers']!r}")

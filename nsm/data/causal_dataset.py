@@ -1,0 +1,104 @@
+"""The causal domain as a dataset: is the treatment beneficial for the symptom? (see ``nsm.data.causal``).
+
+Neither counts nor the observed association may give the label away, so scenarios come in
+pairs: one harmful, one beneficial, with the same bag of types (node-type counts and relation
+counts) and the same observed rates ``P(S=1 | T=t)`` — the unmeasured part of one scenario is
+set to match its partner's. Within every split each bag of types and each pair of observed rates
+is then exactly 50/50, and in every pair the observed association points the wrong way for
+exactly one of the two.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter, defaultdict
+from typing import Iterator, NamedTuple
+
+from nsm.data.base import TripleDataset, require_positive, split_sizes
+from nsm.data.causal import (CAUSAL_SCHEMA, CausalAnswer, CausalScenario, RateCalibration, random_scenario,
+                             scenario_sample)
+from nsm.data.graph import Sample
+
+
+class Labelled(NamedTuple):
+    scenario: CausalScenario
+    answer: CausalAnswer
+
+
+def bag_of_types(sample: Sample) -> tuple:
+    """What ``BagOfTypesMLP`` sees of a sample: its node-type counts and relation counts."""
+    return (tuple(sorted(Counter(sample.node_types.values()).items())),
+            tuple(sorted(Counter(t.predicate for t in sample.triples).items())))
+
+
+def _matched(first: tuple[Labelled, RateCalibration],
+             second: tuple[Labelled, RateCalibration]) -> tuple[Labelled, Labelled] | None:
+    """The two scenarios with equal observed rates: the second set to the first's, or else the
+    first to the second's; None if neither can be."""
+    for (fixed, _), (_, calibration) in ((first, second), (second, first)):
+        moved = calibration.matching(fixed.answer.p_symptom_given_treated, fixed.answer.p_symptom_given_untreated)
+        if moved is not None:
+            return fixed, Labelled(*moved)
+    return None
+
+
+def balanced_pairs(rng: random.Random, num_treatments: int,
+                   num_symptoms: int) -> Iterator[tuple[Labelled, Labelled]]:
+    """Endless ``(harmful, beneficial)`` pairs of fresh scenarios whose samples have the same bag
+    of types and the same observed rates; no sample's key is ever repeated."""
+    seen: set[tuple] = set()
+    waiting: dict[tuple, tuple[list, list]] = defaultdict(lambda: ([], []))
+    while True:
+        labelled = Labelled(*random_scenario(rng, num_treatments, num_symptoms))
+        sample = scenario_sample(*labelled)
+        key = sample.key()
+        if key in seen:
+            continue
+        seen.add(key)
+        candidate = (labelled, RateCalibration.of(*labelled))
+        by_label = waiting[bag_of_types(sample)]
+        partners = by_label[1 - sample.label]
+        for i, partner in enumerate(partners):
+            pair = _matched(candidate, partner)
+            if pair is not None:
+                del partners[i]
+                yield tuple(sorted(pair, key=lambda x: x.answer.beneficial))
+                break
+        else:
+            by_label[sample.label].append(candidate)
+
+
+def generate_causal_scenarios(sizes: dict[str, int], num_treatments: int, num_symptoms: int,
+                              seed: int) -> dict[str, list[Labelled]]:
+    """The labelled scenarios of each split (``sizes``: split -> even count), shuffled."""
+    rng = random.Random(seed)
+    pairs = balanced_pairs(rng, num_treatments, num_symptoms)
+    splits = {}
+    for split, size in sizes.items():
+        scenarios = [labelled for _ in range(size // 2) for labelled in next(pairs)]
+        rng.shuffle(scenarios)
+        splits[split] = scenarios
+    return splits
+
+
+class CausalTripleDataset(TripleDataset):
+    """Treatment-effect questions over small SCMs with confounders and contraindications.
+
+    ``num_scenarios`` is the total over the three splits (70/15/15); ``num_treatments`` and
+    ``num_symptoms`` size the pools of names the scenarios draw their treatment and symptom from.
+    """
+
+    schema = CAUSAL_SCHEMA
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", num_scenarios: int = 1000,
+                 num_treatments: int = 10, num_symptoms: int = 8, seed: int = 0, node_feature_dim: int = 64):
+        require_positive(num_scenarios=num_scenarios, num_treatments=num_treatments, num_symptoms=num_symptoms)
+        super().__init__(root, split, seed=seed, node_feature_dim=node_feature_dim, num_scenarios=num_scenarios,
+                         num_treatments=num_treatments, num_symptoms=num_symptoms)
+
+    def generate(self) -> dict[str, list[Sample]]:
+        scenarios = generate_causal_scenarios(split_sizes(self.params["num_scenarios"]),
+                                              self.params["num_treatments"], self.params["num_symptoms"], self.seed)
+        return {split: [scenario_sample(*labelled) for labelled in labelled_scenarios]
+                for split, labelled_scenarios in scenarios.items()}

@@ -1,0 +1,197 @@
+"""One training job, the same wherever it runs: ``run_job(config) -> results``.
+
+The CLI calls it in-process (``nsm train``) or in worker processes (``nsm validate``); the Modal app
+calls it inside a GPU container. It reads a run configuration from :mod:`nsm.config`, trains with
+:class:`~nsm.training.trainer.NSMTrainer` (resuming from ``run_dir/latest.pt`` when asked), evaluates
+the best checkpoint on the held-out test split and writes, in ``run_dir``::
+
+    latest.pt  best.pt  history.json  results.json
+
+``results.json`` is written on failure too (``status: failed`` with the error), so a crashed domain
+leaves a readable trace next to its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch_geometric.loader import DataLoader
+
+from nsm.data import load_dataset
+from nsm.errors import NSMError
+from nsm.models import build_model
+from nsm.models.confidence.temperature import TemperatureScheduler
+from nsm.training.checkpoint import load_checkpoint
+from nsm.training.metrics import compute_classification_metrics
+from nsm.training.trainer import NSMTrainer
+
+EpochHook = Callable[[int, dict, dict], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise NSMError("--device cuda was asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_datasets(config: dict[str, Any]) -> dict[str, Any]:
+    """Train/val/test datasets of the run (generated once, then served from the data cache)."""
+    extra = {"kg_dir": config["kg_dir"]} if config["domain"] == "kg" and config.get("kg_dir") else {}
+    return {
+        split: load_dataset(config["domain"], config["data_root"], split, seed=config["seed"],
+                            node_feature_dim=config["model_args"]["node_features"], **config["data"], **extra)
+        for split in ("train", "val", "test")
+    }
+
+
+def build_loaders(config: dict[str, Any], datasets: dict[str, Any], device: torch.device) -> dict[str, DataLoader]:
+    """DataLoaders: shuffled train with its own generator (saved in checkpoints for exact resume)."""
+    workers = config["num_workers"]
+    common = {"batch_size": config["batch_size"], "num_workers": workers, "pin_memory": device.type == "cuda"}
+    if workers > 0:
+        common.update(persistent_workers=True, prefetch_factor=config.get("prefetch_factor", 2))
+    generator = torch.Generator().manual_seed(config["seed"])
+    return {
+        "train": DataLoader(datasets["train"], shuffle=True, generator=generator, **common),
+        "val": DataLoader(datasets["val"], shuffle=False, **common),
+        "test": DataLoader(datasets["test"], shuffle=False, **common),
+    }
+
+
+def build_model_for(config: dict[str, Any]) -> torch.nn.Module:
+    return build_model(config["model"], **config["model_args"])
+
+
+def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.device,
+                 on_epoch_end: EpochHook | None = None) -> NSMTrainer:
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    trainer_class = NSMTrainer
+    if on_epoch_end is not None:
+        # The hook runs after the trainer's own end-of-epoch work (checkpoints are on disk by then).
+        class HookedTrainer(NSMTrainer):
+            def _on_epoch_end(self, epoch, train_metrics, val_metrics):
+                super()._on_epoch_end(epoch, train_metrics, val_metrics)
+                on_epoch_end(epoch, train_metrics, val_metrics)
+
+        trainer_class = HookedTrainer
+    return trainer_class(
+        model=model,
+        optimizer=optimizer,
+        device=device,
+        cycle_loss_weight=config["cycle_loss_weight"],
+        gradient_clip=config["gradient_clip"],
+        temp_scheduler=TemperatureScheduler(**config["temperature"]),
+        checkpoint_dir=config["run_dir"],
+        log_interval=10,
+        use_wandb=False,
+        use_tensorboard=config["tensorboard"],
+        lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"]),
+        checkpoint_every=config["checkpoint_every"],
+        run_config=config,
+    )
+
+
+def run_job(config: dict[str, Any], on_epoch_end: EpochHook | None = None) -> dict[str, Any]:
+    """Train one domain as ``config`` says; return (and write) its results."""
+    run_dir = Path(config["run_dir"])
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NSMError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
+    if config.get("num_threads"):
+        torch.set_num_threads(config["num_threads"])
+    started = time.perf_counter()
+    results: dict[str, Any] = {"domain": config["domain"], "model": config["model"], "status": "running",
+                               "config": config}
+    try:
+        device = resolve_device(config["device"])
+        seed_everything(config["seed"])
+        datasets = build_datasets(config)
+        loaders = build_loaders(config, datasets, device)
+        model = build_model_for(config).to(device)
+        trainer = make_trainer(config, model, device, on_epoch_end)
+        start_epoch = trainer.resume(run_dir) if config["resume"] else 0
+        task_type = config["model_args"]["task_type"]
+        history = trainer.train(
+            train_loader=loaders["train"], val_loader=loaders["val"], epochs=config["epochs"],
+            start_epoch=start_epoch, task_type=task_type, compute_metrics=compute_classification_metrics,
+            early_stopping_patience=config["early_stopping_patience"], save_best_only=True,
+        )
+        best_path = run_dir / "best.pt"
+        if best_path.exists():
+            model.load_state_dict(load_checkpoint(best_path)["model_state_dict"])
+        test_metrics = trainer.evaluate(loaders["test"], task_type)
+        results.update(
+            status="success",
+            epochs_run=len(history["train"]),
+            training_time_s=round(time.perf_counter() - started, 2),
+            best_val_loss=trainer.best_val_loss,
+            dataset_sizes={split: len(ds) for split, ds in datasets.items()},
+            test_metrics=test_metrics,
+        )
+        write_json(run_dir / "history.json", history)
+    except BaseException as exc:
+        results.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                       traceback=traceback.format_exc(), training_time_s=round(time.perf_counter() - started, 2))
+        write_json(run_dir / "results.json", results)
+        raise
+    write_json(run_dir / "results.json", results)
+    return results
+
+
+def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt") -> dict[str, Any]:
+    """Re-evaluate a finished (or interrupted) run on one of its splits, from its own checkpoint."""
+    run_dir = Path(run_dir)
+    path = run_dir / checkpoint
+    if not path.exists():
+        path = run_dir / "latest.pt"
+    if not path.exists():
+        raise NSMError(f"{run_dir} holds no checkpoint (best.pt or latest.pt); is it a run directory?")
+    state = load_checkpoint(path)
+    config = state["run_config"]
+    device = resolve_device("auto")
+    datasets = build_datasets(config)
+    loader = build_loaders(config, datasets, device)[split]
+    model = build_model_for(config).to(device)
+    model.load_state_dict(state["model_state_dict"])
+    trainer = make_trainer(config, model, device)
+    return trainer.evaluate(loader, config["model_args"]["task_type"])
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (temp file + rename), so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, default=_jsonable)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

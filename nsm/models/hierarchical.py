@@ -1,0 +1,143 @@
+r"""The hierarchical NSM: concrete facts (L1) → mechanisms (L2) → goals (L3) and back.
+
+Every level :math:`l` first reasons over its own graph, :math:`h_l = \mathrm{ReLU}(\mathrm{RGCN}_l(x_l))`
+(with :math:`x_1` the input features and :math:`x_{l+1}` the abstract features WHY produced).
+Between two levels a :class:`SymmetricHierarchicalLayer` abstracts and reconstructs:
+
+.. math::
+    \mathrm{WHY}(h) = \mathrm{pool}(f(h)), \qquad \mathrm{WHAT}(a) = f^{-1}(\mathrm{unpool}(a)),
+
+with :math:`f` an invertible coupling stack. WHAT(WHY(h)) returns the kept nodes exactly and
+predicts the dropped ones from their neighbourhood; its normalised error
+:math:`\|\hat h_l - h_l\| / \|h_l\|` is the level's reconstruction error, and the cycle loss
+weighs them ``0.7·L1 + 0.3·L2`` (3 levels) or ``1·L1`` (2 levels). The target :math:`h_l` is held
+fixed (detached) in that loss: it asks the abstraction to explain the concrete level, not the
+concrete features to become easy to explain — left free, they collapse towards one shared vector
+that reconstructs perfectly and carries nothing. The graph is read out from the most abstract
+level; for link prediction also from the L1 embeddings of the query's ends.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from nsm.errors import NSMError
+from nsm.models.coupling import CouplingStack
+from nsm.models.inputs import check_graph_inputs, check_model_settings
+from nsm.models.pooling import PooledGraph, WhatUnpooling, WhyPooling, absorb_dropped
+from nsm.models.readout import GraphHead
+from nsm.models.rgcn import ConfidenceRGCNConv
+
+CYCLE_WEIGHTS = {2: (1.0,), 3: (0.7, 0.3)}
+
+
+class SymmetricHierarchicalLayer(nn.Module):
+    """WHY (abstraction) and WHAT (its inverse up to the dropped nodes) between two levels."""
+
+    def __init__(self, channels: int, num_relations: int, num_bases: int, pool_ratio: float,
+                 coupling_layers: int = 2):
+        super().__init__()
+        self.coupling = CouplingStack(channels, coupling_layers)
+        self.pool = WhyPooling(channels, num_relations, num_bases, pool_ratio)
+        self.unpool = WhatUnpooling(channels, num_relations, num_bases)
+
+    def why(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor, batch: Tensor,
+            temperature: float) -> PooledGraph:
+        """``x`` ``[N, C]`` → the abstract level (``PooledGraph.x`` ``[K, C]``)."""
+        return self.pool(self.coupling(x), edge_index, edge_type, edge_attr, batch, temperature)
+
+    def what(self, pooled: PooledGraph, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor,
+             num_nodes: int) -> Tensor:
+        """The abstract level → ``[num_nodes, C]`` features of the concrete level it came from."""
+        return self.coupling.inverse(self.unpool(pooled, edge_index, edge_type, edge_attr, num_nodes))
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor, batch: Tensor,
+                temperature: float) -> tuple[PooledGraph, Tensor]:
+        """WHY and WHAT(WHY(x)): the abstract level and the reconstruction of ``x``."""
+        pooled = self.why(x, edge_index, edge_type, edge_attr, batch, temperature)
+        return pooled, self.what(pooled, edge_index, edge_type, edge_attr, x.size(0))
+
+
+def relative_error(reconstruction: Tensor, target: Tensor) -> Tensor:
+    """‖x̂ − x‖ / ‖x‖ over all entries (Frobenius), in float32."""
+    target = target.float()
+    return (reconstruction.float() - target).norm() / target.norm().clamp_min(1e-12)
+
+
+class NSMModel(nn.Module):
+    """The 2- or 3-level NSM (see the module docstring).
+
+    ``forward`` returns ``logits`` ``[num_graphs, num_classes]``, ``cycle_loss`` (scalar),
+    ``recon_error_l1`` (and ``recon_error_l2`` for 3 levels) and ``levels``: per abstract level
+    (L2, then L3) a dict of ``perm``, ``score``, ``edge_index``, ``edge_type``, ``edge_attr`` and
+    ``batch`` (see :class:`~nsm.models.pooling.PooledGraph`). ``temperature`` is the τ of the
+    soft ⊕ that merges parallel paths into abstract edges.
+    """
+
+    def __init__(self, node_features: int, num_relations: int, num_classes: int = 2, num_bases: int = 8,
+                 pool_ratio: float = 0.5, task_type: str = "classification", num_levels: int = 3,
+                 hidden: int | None = None, dropout: float = 0.0, temperature: float = 1.0,
+                 concrete_convs: int = 3):
+        super().__init__()
+        hidden = hidden or node_features
+        check_model_settings(task_type, dropout, node_features=node_features, num_relations=num_relations,
+                             num_classes=num_classes, num_bases=num_bases, hidden=hidden)
+        if hidden < 2:
+            raise NSMError(f"model hidden must be at least 2 (the coupling splits it in two), got {hidden}")
+        if not (isinstance(pool_ratio, float) and 0 < pool_ratio < 1):
+            raise NSMError(f"model pool_ratio must be a fraction in (0, 1), got {pool_ratio!r}")
+        if num_levels not in CYCLE_WEIGHTS:
+            raise NSMError(f"model num_levels must be one of {', '.join(map(str, CYCLE_WEIGHTS))}, got {num_levels!r}")
+        self.node_features = node_features
+        self.num_relations = num_relations
+        self.num_levels = num_levels
+        self.temperature = temperature
+        self.concrete_convs = nn.ModuleList(
+            ConfidenceRGCNConv(node_features if i == 0 else hidden, hidden, num_relations, num_bases)
+            for i in range(concrete_convs))
+        self.convs = nn.ModuleList(
+            ConfidenceRGCNConv(hidden, hidden, num_relations, num_bases)
+            for level in range(num_levels - 1))
+        self.hierarchy = nn.ModuleList(
+            SymmetricHierarchicalLayer(hidden, num_relations, num_bases, pool_ratio) for _ in range(num_levels - 1))
+        self.dropout = nn.Dropout(dropout)
+        self.head = GraphHead(hidden, num_classes, task_type, num_relations, dropout)
+
+    @property
+    def temperature(self) -> float:
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"temperature must be a positive number, got {value!r}")
+        self._temperature = float(value)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor | None = None,
+                batch: Tensor | None = None, head_index: Tensor | None = None, tail_index: Tensor | None = None,
+                query_relation: Tensor | None = None) -> dict:
+        edge_attr, batch, num_graphs = check_graph_inputs(
+            x, edge_index, edge_type, edge_attr, batch, head_index, tail_index, query_relation,
+            node_features=self.node_features, num_relations=self.num_relations)
+        h = x
+        for i, conv in enumerate(self.concrete_convs):
+            update = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr)))
+            h = update if i == 0 else h + update
+        concrete_embedding = h
+        out: dict = {"levels": []}
+        cycle_loss = h.new_zeros((), dtype=torch.float32)
+        for level, (layer, conv) in enumerate(zip(self.hierarchy, self.convs), start=1):
+            pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature)
+            error = relative_error(reconstruction, h.detach())
+            out[f"recon_error_l{level}"] = error
+            cycle_loss = cycle_loss + CYCLE_WEIGHTS[self.num_levels][level - 1] * error
+            out["levels"].append({name: value for name, value in pooled._asdict().items() if name != "x"})
+            abstract = pooled.x + absorb_dropped(h, edge_index, edge_attr, pooled.perm)
+            edge_index, edge_type, edge_attr, batch = pooled.edge_index, pooled.edge_type, pooled.edge_attr, pooled.batch
+            h = abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr)))
+        out["logits"] = self.head(h, batch, num_graphs, concrete_embedding, head_index, tail_index, query_relation)
+        out["cycle_loss"] = cycle_loss
+        return out

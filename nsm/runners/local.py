@@ -1,0 +1,97 @@
+"""Run several domains on this machine, in parallel processes, each with its own fate.
+
+Each domain trains in its own Python process (``python -m nsm.runners.worker``), so a failure of
+any kind — an exception, a NaN, even a hard crash of the interpreter — stays in that process: the
+other domains go on, every domain's results and checkpoints stay on disk, and the summary says
+what happened to each. Output of each worker is prefixed with its domain and kept in
+``<run_dir>/train.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from nsm.job import write_json
+
+
+def parallel_plan(num_jobs: int, cores: int | None = None) -> tuple[int, int]:
+    """(processes, torch threads per process) that keep ``cores`` busy without oversubscribing."""
+    cores = cores or os.cpu_count() or 1
+    processes = max(1, min(num_jobs, cores))
+    return processes, max(1, cores // processes)
+
+
+def _relay(domain: str, stream, log_path: Path, log: Callable[[str], None]) -> None:
+    with open(log_path, "a") as log_file:
+        for line in stream:
+            log_file.write(line)
+            log_file.flush()
+            log(f"[{domain}] {line.rstrip()}")
+
+
+def _outcome(domain: str, config: dict[str, Any], returncode: int) -> dict[str, Any]:
+    results_path = Path(config["run_dir"]) / "results.json"
+    try:
+        results = json.loads(results_path.read_text())
+    except (OSError, ValueError):
+        results = None
+    if returncode == 0 and results and results.get("status") == "success":
+        return results
+    if results and results.get("status") == "failed":
+        return results
+    # The worker died before it could write its own results (killed, out of memory, ...).
+    return {"domain": domain, "status": "failed", "config": config,
+            "error": f"worker exited with code {returncode} without writing results"}
+
+
+def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_processes: int | None = None,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every config (keyed by domain), write ``summary_path`` and return the summary.
+
+    Never raises for a job: a failed domain is a ``status: failed`` entry with its error.
+    """
+    processes, threads = parallel_plan(len(configs))
+    if max_processes:
+        processes = min(processes, max_processes)
+    log(f"running {', '.join(configs)} in {processes} process(es) at a time, "
+        f"{threads} torch thread(s) each")
+    pending = list(configs.items())
+    running: dict[str, tuple[subprocess.Popen, threading.Thread, dict[str, Any]]] = {}
+    summary: dict[str, Any] = {}
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    while pending or running:
+        while pending and len(running) < processes:
+            domain, config = pending.pop(0)
+            config = dict(config, num_threads=threads)
+            run_dir = Path(config["run_dir"])
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "results.json").unlink(missing_ok=True)  # never report a previous run's results
+            process = subprocess.Popen(
+                [sys.executable, "-m", "nsm.runners.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, env=env,
+            )
+            process.stdin.write(json.dumps(config))
+            process.stdin.close()
+            relay = threading.Thread(target=_relay, args=(domain, process.stdout, run_dir / "train.log", log),
+                                     daemon=True)
+            relay.start()
+            running[domain] = (process, relay, config)
+        for domain, (process, relay, config) in list(running.items()):
+            if process.poll() is None:
+                continue
+            relay.join()
+            del running[domain]
+            summary[domain] = _outcome(domain, config, process.returncode)
+            status = summary[domain]["status"]
+            log(f"{domain}: {status}" + (f" — {summary[domain]['error']}" if status == "failed" else ""))
+        time.sleep(0.2)
+    ordered = {domain: summary[domain] for domain in configs}
+    write_json(summary_path, ordered)
+    return ordered

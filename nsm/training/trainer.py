@@ -1,0 +1,515 @@
+"""The training loop: losses, optimisation, evaluation, early stopping and exact-resume checkpoints.
+
+Per step, for a batch of ``B`` graphs::
+
+    out = model(x, edge_index, edge_type, edge_attr, batch[, head_index, tail_index, query_relation])
+    loss = task_loss(out['logits'] [B, C], labels [B]) + cycle_loss_weight · out.get('cycle_loss', 0)
+
+with ``task_loss`` the (optionally class-weighted) cross-entropy for ``[B, C ≥ 2]`` logits, binary
+cross-entropy for ``[B, 1]`` logits, and MSE for regression. Gradients are clipped to
+``gradient_clip`` (global L2 norm). Per epoch: the model's ``temperature`` is set from the
+temperature scheduler, the training split is run once, the validation split is evaluated, the LR and
+temperature schedulers step, and checkpoints are written (see :mod:`nsm.training.checkpoint`).
+
+Exact resume: a run killed at any moment and started again with the same command (model, optimizer
+and loaders built the same way, then :meth:`NSMTrainer.resume`, then :meth:`NSMTrainer.train`)
+ends with bit-identical weights and metrics on the CPU, apart from wall-clock timings. For that the
+training ``DataLoader`` should be built with an explicit ``generator=torch.Generator()``, whose
+state the checkpoints carry; without one the shuffling draws from torch's global generator, which
+they carry too. Datasets must not draw random numbers in loader worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from nsm.errors import NSMError
+from nsm.training.batches import unpack_batch
+from nsm.training.checkpoint import (
+    BEST, ERROR, FORMAT, LATEST, PREVIOUS, CheckpointError, capture_rng_state, load_checkpoint,
+    load_latest, restore_rng_state, save_checkpoint,
+)
+from nsm.training.metrics import TASK_TYPES, compute_classification_metrics
+
+logger = logging.getLogger(__name__)
+
+MetricsFn = Callable[[torch.Tensor, torch.Tensor, str], Mapping[str, Any]]
+RECON_KEYS = ("recon_error_l1", "recon_error_l2")
+
+
+class NSMTrainer:
+    """Trains a model whose forward returns ``{'logits': [B, C], 'cycle_loss'?: [], ...}``.
+
+    Args:
+        model: the network; its ``num_classes`` (if any) fixes the expected logits width and its
+            float attribute ``temperature`` (if any) is set from ``temp_scheduler`` each epoch.
+        optimizer: over ``model``'s parameters.
+        device: where training runs; TF32 matmuls and AMP (bf16 where supported, else fp16 with
+            loss scaling) are enabled on CUDA.
+        cycle_loss_weight: λ in ``task_loss + λ · cycle_loss``.
+        gradient_clip: max global gradient norm; ``None`` or 0 disables clipping.
+        temp_scheduler: ``get_temperature()`` read at each epoch's start, ``step()`` at its end.
+        checkpoint_dir: where ``latest.pt``, ``previous.pt``, ``best.pt`` and ``error.pt`` go;
+            ``None`` writes nothing.
+        log_interval: steps between progress log lines (each costs one host sync).
+        use_wandb, use_tensorboard: log each epoch's numbers there too (imported only if asked).
+        lr_scheduler: a ``torch.optim.lr_scheduler`` stepped once per epoch
+            (``ReduceLROnPlateau`` with the validation loss).
+        class_weights: ``[C]`` weight of each class in the task loss.
+        checkpoint_every: epochs between ``latest.pt`` writes; the final epoch is always written.
+        run_config: JSON-able description of the run, stored in every checkpoint.
+        use_amp: autocast on CUDA; default on for CUDA, off otherwise.
+        progress: tqdm bars; default on when stderr is a terminal.
+        tensorboard_dir: default ``checkpoint_dir/tensorboard``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device | str = "cpu",
+        cycle_loss_weight: float = 0.05,
+        gradient_clip: float | None = 1.0,
+        temp_scheduler: Any | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        log_interval: int = 10,
+        use_wandb: bool = False,
+        use_tensorboard: bool = False,
+        *,
+        lr_scheduler: Any | None = None,
+        class_weights: Sequence[float] | torch.Tensor | None = None,
+        checkpoint_every: int = 1,
+        run_config: Mapping[str, Any] | None = None,
+        use_amp: bool | None = None,
+        progress: bool | None = None,
+        tensorboard_dir: str | os.PathLike | None = None,
+    ):
+        _require(cycle_loss_weight >= 0, f"cycle_loss_weight must be >= 0, got {cycle_loss_weight}")
+        _require(gradient_clip is None or gradient_clip >= 0,
+                 f"gradient_clip must be >= 0 or None, got {gradient_clip}")
+        for name, value in (("log_interval", log_interval), ("checkpoint_every", checkpoint_every)):
+            _require(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.optimizer = optimizer
+        self.cycle_loss_weight = cycle_loss_weight
+        self.gradient_clip = gradient_clip
+        self.temp_scheduler = temp_scheduler
+        self.lr_scheduler = lr_scheduler
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        if self.checkpoint_dir is not None:
+            try:  # fail now rather than after the first epoch
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise NSMError(f"cannot create checkpoint_dir {self.checkpoint_dir}: {exc.strerror or exc}") from None
+        self.checkpoint_every = checkpoint_every
+        self.log_interval = log_interval
+        self.run_config = dict(run_config) if run_config is not None else None
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.num_classes: int | None = getattr(model, "num_classes", None)
+        self.class_weights = None
+        if class_weights is not None:
+            self.class_weights = torch.as_tensor(class_weights, dtype=torch.float, device=self.device)
+            _require(self.class_weights.dim() == 1 and self.num_classes in (None, len(self.class_weights)),
+                     f"class_weights must be a list of {self.num_classes} numbers, got shape "
+                     f"{list(self.class_weights.shape)}")
+
+        on_cuda = self.device.type == "cuda"
+        self.use_amp = on_cuda if use_amp is None else use_amp
+        _require(on_cuda or not self.use_amp, f"use_amp needs a CUDA device, got {self.device}")
+        if on_cuda:  # TF32 tensor cores for float32 matmuls and convolutions
+            torch.backends.cuda.matmul.fp32_precision = "tf32"
+            torch.backends.cudnn.conv.fp32_precision = "tf32"
+        self.amp_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float16
+        # fp16 needs loss scaling to keep small gradients from flushing to zero; bf16 does not.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+        self.current_epoch = -1  # the epoch running, or the last one run
+        self.start_epoch = 0  # where the next train() begins unless told otherwise
+        self.global_step = 0
+        self.best_val_loss = math.inf
+        self.best_epoch = -1
+        self.epochs_without_improvement = 0
+        self.history: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
+        self._pending_rng_state: dict[str, Any] | None = None
+        self._shapes_logged = False
+
+        self._wandb = _import_wandb(run_config) if use_wandb else None
+        self._tensorboard = None
+        if use_tensorboard:
+            log_dir = tensorboard_dir or (self.checkpoint_dir / "tensorboard" if self.checkpoint_dir else None)
+            _require(log_dir is not None, "use_tensorboard needs tensorboard_dir or checkpoint_dir")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tensorboard = SummaryWriter(log_dir=str(log_dir))
+
+    # --- training --------------------------------------------------------------------------------
+    def train(
+        self,
+        train_loader: Iterable,
+        val_loader: Iterable,
+        epochs: int,
+        start_epoch: int | None = None,
+        task_type: str = "classification",
+        compute_metrics: MetricsFn | None = compute_classification_metrics,
+        early_stopping_patience: int | None = None,
+        save_best_only: bool = True,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Train for epochs ``start_epoch .. epochs - 1``; return the per-epoch history.
+
+        ``start_epoch`` defaults to where :meth:`resume` left off (0 for a fresh trainer).
+        Training stops early after ``early_stopping_patience`` epochs without a lower validation
+        loss. ``best.pt`` is written whenever the validation loss improves; with
+        ``save_best_only=False`` every epoch is also kept as ``epoch_NNNN.pt``.
+
+        Returns:
+            ``{'train': [...], 'val': [...]}``, one dict per epoch run so far (resumed epochs
+            included); see :meth:`_train_epoch` and :meth:`evaluate` for their keys.
+
+        Raises:
+            FloatingPointError: a non-finite loss, naming the epoch and step; ``error.pt`` holds
+                the state just before it (as for any other exception during training).
+        """
+        _require(task_type in TASK_TYPES, f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+        _require(isinstance(epochs, int) and epochs > 0, f"epochs must be a positive integer, got {epochs!r}")
+        start_epoch = self.start_epoch if start_epoch is None else start_epoch
+        loader_generator = getattr(train_loader, "generator", None)
+        if self._pending_rng_state is not None:
+            restore_rng_state(self._pending_rng_state, loader_generator)
+            self._pending_rng_state = None
+        if self._patience_exhausted(early_stopping_patience):
+            logger.info("early stopping had already ended this run at epoch %d", self.current_epoch)
+            return self.history
+
+        try:
+            for epoch in range(start_epoch, epochs):
+                self.current_epoch = epoch
+                train_metrics = self._train_epoch(train_loader, epoch, task_type)
+                val_metrics = self.evaluate(val_loader, task_type, compute_metrics)
+                if not math.isfinite(val_metrics["total_loss"]):
+                    raise FloatingPointError(f"validation loss is {val_metrics['total_loss']} after epoch {epoch}")
+                val_metrics["epoch"] = epoch
+
+                if isinstance(self.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    self.lr_scheduler.step(val_metrics["total_loss"])
+                elif self.lr_scheduler is not None:
+                    self.lr_scheduler.step()
+                if self.temp_scheduler is not None:
+                    self.temp_scheduler.step()
+                improved = val_metrics["total_loss"] < self.best_val_loss
+                if improved:
+                    self.best_val_loss, self.best_epoch = val_metrics["total_loss"], epoch
+                    self.epochs_without_improvement = 0
+                else:
+                    self.epochs_without_improvement += 1
+                self.history["train"].append(train_metrics)
+                self.history["val"].append(val_metrics)
+
+                stopping = self._patience_exhausted(early_stopping_patience)
+                if self.checkpoint_dir is not None:
+                    state = self.state_dict(epoch, loader_generator)
+                    if improved:
+                        save_checkpoint(state, self.checkpoint_dir / BEST)
+                    if not save_best_only:
+                        save_checkpoint(state, self.checkpoint_dir / f"epoch_{epoch:04d}.pt")
+                    if stopping or epoch == epochs - 1 or (epoch + 1) % self.checkpoint_every == 0:
+                        save_checkpoint(state, self.checkpoint_dir / LATEST, previous=self.checkpoint_dir / PREVIOUS)
+                self._on_epoch_end(epoch, train_metrics, val_metrics)
+                if stopping:
+                    logger.info("early stopping after epoch %d: no better validation loss for %d epochs "
+                                "(best %.4f at epoch %d)", epoch, self.epochs_without_improvement,
+                                self.best_val_loss, self.best_epoch)
+                    break
+        except Exception as exc:
+            self._save_error_checkpoint(exc, loader_generator)
+            raise
+        self.start_epoch = self.current_epoch + 1
+        return self.history
+
+    def _train_epoch(self, loader: Iterable, epoch: int, task_type: str) -> dict[str, Any]:
+        """One pass over ``loader``. Returns graph-weighted mean ``total_loss``, ``task_loss``,
+        ``cycle_loss`` (and ``grad_norm`` before clipping, when clipping), plus ``lr``,
+        ``temperature`` (with a scheduler), ``epoch``, ``time_s`` and ``graphs_per_s``."""
+        self.model.train()
+        temperature = None
+        if self.temp_scheduler is not None:
+            temperature = float(self.temp_scheduler.get_temperature())
+            if hasattr(self.model, "temperature"):
+                self.model.temperature = temperature
+        lr = self.optimizer.param_groups[0]["lr"]
+        # Sums stay on the device: no host sync per step except the finiteness check.
+        loss_sums = torch.zeros(3, device=self.device)  # total, task, cycle; weighted by graphs
+        grad_norm_sum = torch.zeros((), device=self.device)
+        num_graphs = num_steps = 0
+        started = time.perf_counter()
+        for step, batch in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.progress)):
+            inputs, labels = unpack_batch(batch, self.device)
+            with self._autocast():
+                output = self.model(**inputs)
+            task_loss, cycle_loss = self._losses(output, inputs, labels, task_type)
+            loss = task_loss + self.cycle_loss_weight * cycle_loss
+            # One sync per step buys stopping before a NaN/inf reaches the weights.
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss.item()} at epoch {epoch}, step {step} (global step {self.global_step}): "
+                    f"task_loss={task_loss.item()}, cycle_loss={cycle_loss.item()}"
+                )
+
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.gradient_clip:
+                self.scaler.unscale_(self.optimizer)
+                grad_norm_sum += nn.utils.clip_grad_norm_(self.model.parameters(), self.gradient_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.global_step += 1
+
+            batch_graphs = labels.size(0)
+            loss_sums += torch.stack([loss, task_loss, cycle_loss]).detach() * batch_graphs
+            num_graphs += batch_graphs
+            num_steps += 1
+            if num_steps % self.log_interval == 0:
+                logger.info("epoch %d step %d: loss %.4f", epoch, step, (loss_sums[0] / num_graphs).item())
+        _require(num_steps > 0, "the training loader yielded no batches")
+
+        elapsed = time.perf_counter() - started
+        total, task, cycle = (loss_sums / num_graphs).tolist()
+        metrics: dict[str, Any] = {"total_loss": total, "task_loss": task, "cycle_loss": cycle}
+        if self.gradient_clip:
+            metrics["grad_norm"] = (grad_norm_sum / num_steps).item()
+        metrics["lr"] = lr
+        if temperature is not None:
+            metrics["temperature"] = temperature
+        metrics.update(epoch=epoch, time_s=elapsed, graphs_per_s=num_graphs / elapsed)
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        loader: Iterable,
+        task_type: str = "classification",
+        compute_metrics: MetricsFn | None = compute_classification_metrics,
+    ) -> dict[str, Any]:
+        """Graph-weighted mean ``total_loss``, ``task_loss``, ``cycle_loss`` over ``loader``, the
+        model's mean ``recon_error_l1``/``recon_error_l2`` when it reports them, and
+        ``compute_metrics(logits [N, C], labels [N], task_type)`` over the whole split."""
+        self.model.eval()
+        loss_sums = torch.zeros(3, device=self.device)
+        recon_sums: dict[str, torch.Tensor] = {}
+        all_logits, all_labels = [], []
+        num_graphs = 0
+        for batch in loader:
+            inputs, labels = unpack_batch(batch, self.device)
+            with self._autocast():
+                output = self.model(**inputs)
+            task_loss, cycle_loss = self._losses(output, inputs, labels, task_type)
+            batch_graphs = labels.size(0)
+            loss = task_loss + self.cycle_loss_weight * cycle_loss
+            loss_sums += torch.stack([loss, task_loss, cycle_loss]) * batch_graphs
+            for key in RECON_KEYS:
+                if output.get(key) is not None:
+                    recon_sums[key] = recon_sums.get(key, 0) + output[key].float() * batch_graphs
+            all_logits.append(output["logits"].float())
+            all_labels.append(labels)
+            num_graphs += batch_graphs
+        _require(num_graphs > 0, "the evaluation loader yielded no batches")
+
+        total, task, cycle = (loss_sums / num_graphs).tolist()
+        metrics: dict[str, Any] = {"total_loss": total, "task_loss": task, "cycle_loss": cycle}
+        metrics.update({key: (value / num_graphs).item() for key, value in recon_sums.items()})
+        if compute_metrics is not None:
+            metrics.update(compute_metrics(torch.cat(all_logits).cpu(), torch.cat(all_labels).cpu(), task_type))
+        return metrics
+
+    def _losses(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor,
+                task_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(task_loss, cycle_loss)`` as float32 scalars, after checking the logits' shape."""
+        logits = self._checked_logits(output, inputs, labels).float()
+        cycle_loss = output.get("cycle_loss")
+        cycle_loss = torch.zeros((), device=logits.device) if cycle_loss is None else cycle_loss.float()
+        if task_type == "regression":
+            return F.mse_loss(logits.view(-1), labels.float()), cycle_loss
+        if logits.size(1) > 1:
+            return F.cross_entropy(logits, labels, weight=self.class_weights), cycle_loss
+        # One logit of class 1: binary cross-entropy, class-weighted like cross_entropy's mean.
+        weight = self.class_weights[labels] if self.class_weights is not None else torch.ones_like(logits[:, 0])
+        task_loss = F.binary_cross_entropy_with_logits(logits.view(-1), labels.float(), weight=weight,
+                                                       reduction="sum") / weight.sum()
+        return task_loss, cycle_loss
+
+    def _checked_logits(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
+        if not isinstance(output, Mapping) or "logits" not in output:
+            found = f"a dict with keys {', '.join(output)}" if isinstance(output, Mapping) else type(output).__name__
+            raise TypeError(f"the model must return a dict with 'logits' [batch, num_classes], got {found}")
+        logits = output["logits"]
+        if self.num_classes is None and logits.dim() == 2:
+            self.num_classes = logits.size(1)
+        expected = [labels.size(0), self.num_classes]
+        if list(logits.shape) != expected:
+            raise ValueError(f"model output logits has shape {list(logits.shape)}, expected [batch, num_classes] "
+                             f"= {expected} for a batch with inputs {_shapes(inputs)}")
+        if not self._shapes_logged:
+            logger.info("first batch: inputs %s, labels %s -> logits %s", _shapes(inputs), list(labels.shape),
+                        list(logits.shape))
+            self._shapes_logged = True
+        return logits
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.use_amp else nullcontext()
+
+    def _patience_exhausted(self, patience: int | None) -> bool:
+        return bool(patience) and self.epochs_without_improvement >= patience
+
+    def _on_epoch_end(self, epoch: int, train_metrics: dict[str, Any], val_metrics: dict[str, Any]) -> None:
+        """Called at the end of each epoch, once its checkpoints are on disk (a hook may e.g.
+        commit a cloud volume) and with ``best_val_loss`` and the patience counter updated.
+        Logs the epoch; subclasses extend it. A hook must not draw random numbers: they would not
+        be replayed after a resume."""
+        accuracy = val_metrics.get("accuracy")
+        logger.info(
+            "epoch %d | train loss %.4f | val loss %.4f%s | lr %.2e | %.1fs", epoch, train_metrics["total_loss"],
+            val_metrics["total_loss"], f" | val acc {accuracy:.3f}" if accuracy is not None else "",
+            train_metrics["lr"], train_metrics["time_s"],
+        )
+        scalars = {f"{split}/{key}": value for split, metrics in (("train", train_metrics), ("val", val_metrics))
+                   for key, value in metrics.items() if isinstance(value, (int, float)) and key != "epoch"}
+        if self._wandb is not None:
+            self._wandb.log(scalars, step=epoch)
+        if self._tensorboard is not None:
+            for key, value in scalars.items():
+                self._tensorboard.add_scalar(key, value, epoch)
+            self._tensorboard.flush()
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def state_dict(self, epoch: int | None = None, loader_generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Everything needed to continue exactly after ``epoch`` (the last completed one; default
+        ``current_epoch``), with ``loader_generator`` the training loader's shuffling generator."""
+        return {
+            "format": FORMAT,
+            "epoch": self.current_epoch if epoch is None else epoch,
+            "global_step": self.global_step,
+            "model_state_dict": self.model.state_dict(),
+            "optimizer_state_dict": self.optimizer.state_dict(),
+            "lr_scheduler_state_dict": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
+            "temp_scheduler_state_dict": self.temp_scheduler.state_dict() if self.temp_scheduler is not None else None,
+            "grad_scaler_state_dict": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "best_val_loss": self.best_val_loss,
+            "best_epoch": self.best_epoch,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "history": self.history,
+            "rng_state": capture_rng_state(loader_generator),
+            "run_config": self.run_config,
+        }
+
+    def resume(self, checkpoint: str | os.PathLike | None = None) -> int:
+        """Restore the newest checkpoint; return the epoch to start from (0 if there is none).
+
+        ``checkpoint`` is a directory (default: ``checkpoint_dir``), where ``latest.pt`` is used,
+        or ``previous.pt`` with a warning when ``latest.pt`` is damaged; or a checkpoint file.
+        Model, optimizer, schedulers, counters and history are restored now; the random states
+        (including the training loader's generator) when :meth:`train` next starts, so that
+        nothing drawn in between shifts them.
+
+        Raises:
+            CheckpointError: the checkpoint (or every candidate in the directory) is unusable or
+                does not fit this model/optimizer.
+        """
+        target = Path(checkpoint) if checkpoint is not None else self.checkpoint_dir
+        _require(target is not None, "resume() needs a checkpoint path or the trainer's checkpoint_dir")
+        if target.suffix == ".pt" or target.is_file():
+            state, path = load_checkpoint(target), target
+        else:
+            found = load_latest(target)
+            if found is None:
+                logger.info("no checkpoint in %s: starting from epoch 0", target)
+                return 0
+            state, path = found
+        self.load_state_dict(state, source=path)
+        logger.info("resumed from %s: epoch %d done, continuing at epoch %d", path, state["epoch"], self.start_epoch)
+        return self.start_epoch
+
+    def load_state_dict(self, state: Mapping[str, Any], source: str | os.PathLike = "checkpoint") -> None:
+        """Restore from a :meth:`state_dict` (or a seed-format checkpoint: epoch, model and
+        optimizer only, with a warning that the resume cannot be exact)."""
+        components = {"lr_scheduler_state_dict": self.lr_scheduler,
+                      "temp_scheduler_state_dict": self.temp_scheduler,
+                      "grad_scaler_state_dict": self.scaler if self.scaler.is_enabled() else None}
+        try:
+            self.model.load_state_dict(state["model_state_dict"])
+            if "optimizer_state_dict" in state:
+                self.optimizer.load_state_dict(state["optimizer_state_dict"])
+            for name, component in components.items():
+                if component is not None and state.get(name) is not None:
+                    component.load_state_dict(state[name])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            reason = " ".join(str(exc).split())  # torch lists every mismatch on its own line
+            raise CheckpointError(f"{source} does not fit this model/optimizer: {reason[:500]}") from None
+
+        missing = [key for key in ("global_step", "history", "rng_state", "epochs_without_improvement")
+                   if key not in state]
+        missing += [name for name, component in components.items() if component is not None and state.get(name) is None]
+        unused = [name for name, component in components.items() if component is None and state.get(name) is not None]
+        if missing:
+            warnings.warn(f"{source} lacks {', '.join(missing)} (a seed-format checkpoint?); "
+                          "resuming its weights, but not exactly", stacklevel=3)
+        if unused:
+            warnings.warn(f"{source} holds {', '.join(unused)}, which this trainer does not use; "
+                          "the run will differ from the original", stacklevel=3)
+        if self.run_config is not None and state.get("run_config") not in (None, self.run_config):
+            changed = sorted(key for key in set(self.run_config) | set(state["run_config"])
+                             if self.run_config.get(key) != state["run_config"].get(key))
+            warnings.warn(f"{source} was written by a run configured differently (changed: {', '.join(changed)})",
+                          stacklevel=3)
+        self.current_epoch = int(state["epoch"])
+        self.start_epoch = self.current_epoch + 1
+        self.global_step = int(state.get("global_step", 0))
+        self.best_val_loss = float(state.get("best_val_loss", math.inf))
+        self.best_epoch = int(state.get("best_epoch", -1))
+        self.epochs_without_improvement = int(state.get("epochs_without_improvement", 0))
+        self.history = state.get("history", {"train": [], "val": []})
+        self._pending_rng_state = state.get("rng_state")
+
+    def _save_error_checkpoint(self, exc: Exception, loader_generator: torch.Generator | None) -> None:
+        if self.checkpoint_dir is None:
+            return
+        try:
+            state = self.state_dict(self.current_epoch - 1, loader_generator)
+            path = save_checkpoint(dict(state, error=f"{type(exc).__name__}: {exc}",
+                                        failed_epoch=self.current_epoch), self.checkpoint_dir / ERROR)
+        except Exception as save_exc:  # keep the original error in front
+            exc.add_note(f"saving {ERROR} failed too: {save_exc}")
+        else:
+            exc.add_note(f"the training state at the failure was saved to {path}")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise NSMError(message)
+
+
+def _shapes(inputs: Mapping[str, torch.Tensor | None]) -> str:
+    return ", ".join(f"{key} {list(value.shape)}" for key, value in inputs.items() if value is not None)
+
+
+def _import_wandb(run_config: Mapping[str, Any] | None):
+    try:
+        import wandb
+    except ImportError:
+        raise NSMError("use_wandb=True needs the wandb package: pip install wandb") from None
+    if wandb.run is None:
+        wandb.init(project="nsm", config=dict(run_config or {}))
+    return wandb
