@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -95,16 +94,6 @@ def build_run(checkpoint_dir, seed: int = 0, loader_generator: bool = True, num_
     return trainer, train_loader, val_loader
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run a test on one intra-op thread. On these tiny graphs extra threads only add
-    synchronisation, and on a busy 2-core machine that made a 5-epoch run 300x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def without_timings(history: dict) -> dict:
     """History minus wall-clock fields, the only part two identical runs may differ in."""
     return {split: [{k: v for k, v in epoch.items() if k not in TIMING_KEYS} for epoch in epochs]
@@ -117,7 +106,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="where the final weights and history go")
     parser.add_argument("--epochs", type=int, default=8)
     args = parser.parse_args()
-    torch.set_num_threads(1)  # see single_thread
+    torch.set_num_threads(1)  # as in tests/conftest.py
     trainer, train_loader, val_loader = build_run(args.checkpoint_dir)
     print(f"start epoch {trainer.resume(args.checkpoint_dir)}", flush=True)
     history = trainer.train(train_loader, val_loader, epochs=args.epochs, task_type="classification")

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from _resume_driver import TinyGraphModel, build_run, without_timings
-from _resume_driver import single_thread  # noqa: F401  (an autouse fixture)
 from nsm.errors import NSMError
 from nsm.training import NSMTrainer
 from nsm.training.checkpoint import (

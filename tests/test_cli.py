@@ -13,15 +13,6 @@ from nsm.errors import NSMError
 from nsm.runners.local import parallel_plan, run_domains
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny graphs on a shared 2-core machine: extra threads only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     return str(tmp_path_factory.mktemp("data_cache"))

@@ -9,7 +9,6 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from _resume_driver import TinyGraphModel, annealing, make_graphs
-from _resume_driver import single_thread  # noqa: F401  (an autouse fixture)
 from nsm.errors import NSMError
 from nsm.models.baselines import BagOfTypesMLP
 from nsm.training import NSMTrainer, compute_classification_metrics

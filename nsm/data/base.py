@@ -151,7 +151,7 @@ class TripleDataset(Dataset):
             raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as f:
-                json.dump(payload, f)
+                f.write(json.dumps(payload))  # one C-encoded string: json.dump's chunked writes are 4x slower
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
