@@ -9,7 +9,7 @@ from pyperplan.pddl.parser import Parser
 
 from nsm.data.base import SPLITS, split_sizes
 from nsm.data.planning import (
-    CORRUPTION_KINDS, MAX_STEPS, MIN_STEPS, PLANNING_SCHEMA, TABLE, Move, Problem, check_plan, clear,
+    CORRUPTION_KINDS, MAX_STEPS, MIN_STEPS, PLANNING_SCHEMA, TABLE, Move, Problem, check_plan,
     corrupt, corruption_kinds, facts_of, on, problem_to_sample, random_problem, sample_to_problem,
 )
 from nsm.data.planning_dataset import PlanningTripleDataset

@@ -166,6 +166,11 @@ class CausalAnswer:
         return self.p_symptom_given_treated - self.p_symptom_given_untreated
 
     @property
+    def observed_rates(self) -> tuple[float, float]:
+        """``(P(S=1 | T=1), P(S=1 | T=0))``."""
+        return self.p_symptom_given_treated, self.p_symptom_given_untreated
+
+    @property
     def beneficial(self) -> bool:
         return self.average_treatment_effect < 0
 
@@ -198,8 +203,10 @@ def causal_answer(scenario: CausalScenario) -> CausalAnswer:
     factors = np.where(assignments == 1, p_one, 1.0 - p_one)
     t, s = names.index(scenario.treatment), names.index(scenario.symptom)
     # Truncated factorisation: do(T=t) deletes T's own factor and fixes T=t.
-    without_treatment = np.delete(factors, t, axis=1).prod(axis=1)
-    joint = without_treatment * factors[:, t]
+    treatment_factor = factors[:, t].copy()
+    factors[:, t] = 1.0
+    without_treatment = factors.prod(axis=1)
+    joint = without_treatment * treatment_factor
     treated, symptom = assignments[:, t] == 1, assignments[:, s] == 1
     p_treated = joint[treated].sum()
     if not 0 < p_treated < 1:
@@ -240,8 +247,8 @@ def scenario_from_sample(sample: Sample) -> CausalScenario:
     """The measured SCM a sample states; it has the full scenario's ATE.
 
     The graph leaves out the background and S's base rate. Dropping the background's additive
-    terms and taking S's base rate as the least that keeps its equation a probability shift
-    P(S=1 | do(T=t)) by the same amount for both t, so the ATE — the label — is unchanged.
+    terms and taking S's base rate mid-way in the range that keeps its equation a probability
+    shift P(S=1 | do(T=t)) by the same amount for both t, so the ATE — the label — is unchanged.
     """
     variables = {name: kind for name, kind in sample.node_types.items() if kind not in ("patient", "treatment_question")}
     by_kind = {kind: name for name, kind in variables.items()}
@@ -255,7 +262,8 @@ def scenario_from_sample(sample: Sample) -> CausalScenario:
             sign = -1.0 if t.predicate == EFFECT_RELATIONS[variables[t.object]][1] else 1.0
             effects.append(Effect(t.subject, t.object, sign * t.confidence))
     scenario = CausalScenario(by_kind["treatment"], by_kind["symptom"], variables, base_rates, effects, modifiers)
-    base_rates[scenario.symptom] = scenario.symptom_swing()[0]
+    down, up = scenario.symptom_swing()
+    base_rates[scenario.symptom] = (down + 1.0 - up) / 2
     return scenario
 
 
@@ -314,19 +322,23 @@ def random_scenario(rng: random.Random, num_treatments: int,
             base_rates[target], strengths = _structural_equation(rng, raw, [c in flips for c in causes], usage)
             effects.extend(Effect(cause, target, w) for cause, w in zip(causes, strengths))
 
-        # Confounders steer the prescription strongly, so they shift who gets treated a lot.
-        prompting = [_sign(rng) * rng.uniform(0.5, 1.0) for _ in confounders]
+        # Confounders steer the prescription strongly, the background most, so the observed rates
+        # can be set through it (see RateCalibration) with a moderate effect on S.
+        prompting = ([_sign(rng) * rng.uniform(1.0, 2.0)]
+                     + [_sign(rng) * rng.uniform(0.5, 1.0) for _ in risk_factors])
         add_equation(treatment, confounders, prompting, usage=(0.85, 0.98))
         for path in paths:
             for cause, mechanism in zip([treatment] + path, path):
                 add_equation(mechanism, [cause], [_sign(rng) * rng.uniform(0.5, 1.0)], usage=(0.6, 0.95))
         # All confounders bias the observed association the same way (`bias` = +1: the treated look
         # worse off), so their biases add up instead of cancelling; `bias` is drawn blind to the paths.
+        # S's causes use at most 80% of the unit interval, leaving room to reset the background's effect.
         bias = _sign(rng)
         symptom_causes = [path[-1] for path in paths] + confounders
-        raw_symptom_effects = ([_sign(rng) * rng.uniform(0.2, 1.0) for _ in paths]
-                               + [bias * math.copysign(rng.uniform(0.8, 1.5), p) for p in prompting])
-        add_equation(symptom, symptom_causes, raw_symptom_effects, usage=(0.6, 0.95))
+        raw_symptom_effects = ([_sign(rng) * rng.uniform(0.3, 1.0) for _ in paths]
+                               + [bias * math.copysign(rng.uniform(1.0, 2.0), prompting[0])]
+                               + [bias * math.copysign(rng.uniform(0.5, 1.0), p) for p in prompting[1:]])
+        add_equation(symptom, symptom_causes, raw_symptom_effects, usage=(0.5, 0.8))
 
         variables = {BACKGROUND: BACKGROUND, **{r: "risk_factor" for r in risk_factors},
                      **{c: "condition" for c in conditions}, treatment: "treatment",
@@ -379,10 +391,9 @@ class RateCalibration:
             swing=without_background.symptom_swing(),
         )
 
-    def matching(self, p_symptom_given_treated: float,
-                 p_symptom_given_untreated: float) -> tuple[CausalScenario, CausalAnswer] | None:
-        """The scenario with ``w`` and ``b`` set so that the observed rates take the given values,
-        with the oracle's answer; None if no valid equation does."""
+    def unmeasured_part(self, p_symptom_given_treated: float,
+                        p_symptom_given_untreated: float) -> tuple[float, float] | None:
+        """``(w, b)`` giving the observed rates these values; None if S's equation would leave [0, 1]."""
         strength = ((p_symptom_given_treated - p_symptom_given_untreated
                      - self.intercept_treated + self.intercept_untreated)
                     / (self.slope_treated - self.slope_untreated))
@@ -390,5 +401,9 @@ class RateCalibration:
         down, up = self.swing
         if not down + max(-strength, 0.0) <= base_rate <= 1.0 - up - max(strength, 0.0):
             return None
-        adjusted = _with_symptom_background(self.scenario, strength, base_rate)
-        return adjusted, causal_answer(adjusted)
+        return strength, base_rate
+
+    def adjusted(self, strength: float, base_rate: float) -> tuple[CausalScenario, CausalAnswer]:
+        """The scenario with ``w = strength`` and ``b = base_rate``, with the oracle's answer."""
+        scenario = _with_symptom_background(self.scenario, strength, base_rate)
+        return scenario, causal_answer(scenario)

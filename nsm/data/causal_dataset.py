@@ -10,6 +10,7 @@ exactly one of the two.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from collections import Counter, defaultdict
@@ -26,20 +27,41 @@ class Labelled(NamedTuple):
     answer: CausalAnswer
 
 
+class _Candidate:
+    """A labelled scenario waiting for a partner; its rate calibration is fitted on first use."""
+
+    def __init__(self, labelled: Labelled):
+        self.labelled = labelled
+
+    @functools.cached_property
+    def calibration(self) -> RateCalibration:
+        return RateCalibration.of(*self.labelled)
+
+    def reaches(self, rates: tuple[float, float]) -> bool:
+        return rates == self.labelled.answer.observed_rates or self.calibration.unmeasured_part(*rates) is not None
+
+    def at(self, rates: tuple[float, float]) -> Labelled:
+        """The scenario with these observed rates (``reaches(rates)`` must hold)."""
+        if rates == self.labelled.answer.observed_rates:
+            return self.labelled
+        return Labelled(*self.calibration.adjusted(*self.calibration.unmeasured_part(*rates)))
+
+
 def bag_of_types(sample: Sample) -> tuple:
     """What ``BagOfTypesMLP`` sees of a sample: its node-type counts and relation counts."""
     return (tuple(sorted(Counter(sample.node_types.values()).items())),
             tuple(sorted(Counter(t.predicate for t in sample.triples).items())))
 
 
-def _matched(first: tuple[Labelled, RateCalibration],
-             second: tuple[Labelled, RateCalibration]) -> tuple[Labelled, Labelled] | None:
-    """The two scenarios with equal observed rates: the second set to the first's, or else the
-    first to the second's; None if neither can be."""
-    for (fixed, _), (_, calibration) in ((first, second), (second, first)):
-        moved = calibration.matching(fixed.answer.p_symptom_given_treated, fixed.answer.p_symptom_given_untreated)
-        if moved is not None:
-            return fixed, Labelled(*moved)
+def _matched(first: _Candidate, second: _Candidate, rng: random.Random) -> tuple[Labelled, Labelled] | None:
+    """The two scenarios with equal observed rates: their midpoint, else one's rates (which one
+    tried first is random, so being the one moved says nothing about the label); None if both
+    cannot reach any of them."""
+    first_rates, second_rates = first.labelled.answer.observed_rates, second.labelled.answer.observed_rates
+    midpoint = ((first_rates[0] + second_rates[0]) / 2, (first_rates[1] + second_rates[1]) / 2)
+    for rates in (midpoint, *rng.sample((first_rates, second_rates), 2)):
+        if first.reaches(rates) and second.reaches(rates):
+            return first.at(rates), second.at(rates)
     return None
 
 
@@ -48,22 +70,21 @@ def balanced_pairs(rng: random.Random, num_treatments: int,
     """Endless ``(harmful, beneficial)`` pairs of fresh scenarios whose samples have the same bag
     of types and the same observed rates; no sample's key is ever repeated."""
     seen: set[tuple] = set()
-    waiting: dict[tuple, tuple[list, list]] = defaultdict(lambda: ([], []))
+    waiting: dict[tuple, tuple[list[_Candidate], list[_Candidate]]] = defaultdict(lambda: ([], []))
     while True:
-        labelled = Labelled(*random_scenario(rng, num_treatments, num_symptoms))
-        sample = scenario_sample(*labelled)
+        candidate = _Candidate(Labelled(*random_scenario(rng, num_treatments, num_symptoms)))
+        sample = scenario_sample(*candidate.labelled)
         key = sample.key()
         if key in seen:
             continue
         seen.add(key)
-        candidate = (labelled, RateCalibration.of(*labelled))
         by_label = waiting[bag_of_types(sample)]
         partners = by_label[1 - sample.label]
         for i, partner in enumerate(partners):
-            pair = _matched(candidate, partner)
+            pair = _matched(candidate, partner, rng)
             if pair is not None:
                 del partners[i]
-                yield tuple(sorted(pair, key=lambda x: x.answer.beneficial))
+                yield tuple(sorted(pair, key=lambda labelled: labelled.answer.beneficial))
                 break
         else:
             by_label[sample.label].append(candidate)

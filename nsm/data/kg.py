@@ -1,43 +1,47 @@
 """Knowledge graphs for link prediction: a rule-based synthetic KG, real KGs read from TSV files,
-and the GraIL-style enclosing subgraph around a query triple.
+and the GraIL-style enclosing subgraph around a query triple ``(h, r, t)``.
 
 **Synthetic worlds.** A world has ``num_entities`` typed entities (people, cities, countries,
-companies, universities, sports teams, languages). Base facts are drawn at random and
-independently of each other (born_in, lives_in, works_for, families, ...; ``friend_of`` pairs fill
+companies, universities, sports teams, languages). Its base facts are drawn at random, each
+independently of the others (born_in, lives_in, works_for, families, ...; ``friend_of`` pairs fill
 the world up to about ``num_triples`` facts), then closed under ``RULES``: inverses
 (parent_of ⇔ child_of), symmetric relations (married_to, sibling_of), implications
 (capital_of ⇒ located_in) and two-step compositions (born_in ∘ located_in ⇒ nationality, ...).
-Every split draws its own worlds, so test queries and their evidence are never in a train graph.
+Each split draws worlds of its own, so test queries and their evidence are never in a train graph.
 
-**Queries.** Positives are facts of a ``QUERY_RELATIONS`` relation (the heads of the compositions),
-so each one is inferable from a two-edge rule body. No rule body uses a query relation, so hiding a
-query hides nothing it implies. Each world hides its queries and their twins (inverse or
-symmetric copies) from its graph, so no query of any split is ever an edge of an input graph.
-Negatives corrupt the head or the tail of a positive with an entity of the same type, verified
-false in the closed world, drawn from the entities within ``hops`` of the kept end whose distance
-to it is closest to the positive's (hard negatives: same type, same neighbourhood, same distance).
+**Queries.** Positives are facts of the ``QUERY_RELATIONS`` (the compositions' heads), so each
+is inferable from a two-fact rule body, which its subgraph always contains. No implication or
+composition uses a query relation, so nothing but its inverse or symmetric twin is derived from a
+query fact. A world hides all its queries and their twins from its graph: no query of any split
+is ever an edge of an input graph. Negatives replace the head or the tail of a positive with an entity of
+the same type, verified false in the closed world, and as hard as the world allows: near the
+kept end, at the positive's h–t distance, and linked to it through entities like the positive's
+rule body (see ``QueryGraph.corrupt``). Every rule-body relation has a look-alike of the same
+signature that no rule uses with it (lives_in beside born_in, invests_in beside works_for, ...),
+so a negative's ends are typically joined by a path of the body's shape that differs in one
+relation: the classes differ in how facts connect, not in what or how many facts there are.
 
-**Enclosing subgraph** of a query ``(h, r, t)``, over instance facts (undirected distances):
+**Enclosing subgraph**, over instance facts with undirected distances:
 
-* hidden first, for positives and negatives alike: every edge of ``r`` or of its twins at ``h`` or
+* hidden first, for positives and negatives alike: every fact of ``r`` (or a twin) at ``h`` or
   ``t``, so that the answer is never a lookup and neither end shows how many ``r`` facts it has;
-* nodes: those within ``hops`` of both ``h`` and ``t`` (GraIL's intersection), widened by those
-  within ``hops - 1`` of either. The widening matters: with the intersection alone, whether ``h``'s
-  born_in edge is in the graph at all would give a nationality query's label away; here every
-  relation at either end is visible and only how the edges connect differs between the classes;
-* at most ``MAX_SUBGRAPH_ENTITIES`` entities, kept in order of (distance to the nearer end,
-  distance sum), so the nodes on the shortest h–t paths — every rule body — always stay.
+* nodes: the entities within ``hops`` of both ``h`` and ``t`` (GraIL's intersection), widened to
+  all those within ``hops - 1`` of either. The widening matters: with the intersection alone,
+  whether ``h``'s born_in fact is in the graph at all would give a nationality query away; here
+  every relation at either end is visible whatever the label;
+* at most ``MAX_SUBGRAPH_ENTITIES`` entities: those adjacent to both ends first (the middles of
+  the rule bodies), then by distance to the nearer end, at random among equals.
 
 Each entity is linked to its type node (``is_a``, level 2) and each type to its category
 (``subclass_of``, level 3). Node features are the node's type and level plus GraIL's double-radius
 labels ``dist_to_head`` and ``dist_to_tail``: the distance inside the subgraph divided by
-``hops + 1`` and capped at 1 (so 0 marks ``h`` or ``t`` and 1 means farther than ``hops`` or
-unreachable, as for type and category nodes).
+``hops + 1`` and capped at 1, so 0 marks ``h`` (or ``t``) and 1 means farther than ``hops`` or
+unreachable (as for type and category nodes). Every fact has confidence 1.
 
 **Real KGs** (``train.txt``, ``valid.txt``, ``test.txt``: head, relation, tail separated by tabs,
 the FB15k-237 / WN18RR layout) give the same samples with a single node type ``entity``: every
-split's subgraphs come from the train graph, positives are the split's triples, negatives
-corruptions that are in none of the three files.
+split's subgraphs come from the train graph, a split's positives are its file's triples and the
+negatives corrupt them into triples listed in none of the three files. The oracle is the files.
 """
 
 from __future__ import annotations
@@ -164,12 +168,12 @@ class Composition:
         # Both branches run when first == second (grandparent_of = parent_of ∘ parent_of).
         x, relation, y = fact
         if relation == self.first:
-            yield from ((x, self.head, z) for z in kg.tails[self.second, y])
+            yield from ((x, self.head, z) for z in kg.tails.get((self.second, y), ()))
         if relation == self.second:
-            yield from ((w, self.head, y) for w in kg.heads[self.first, x])
+            yield from ((w, self.head, y) for w in kg.heads.get((self.first, x), ()))
 
     def derivation(self, head: int, relation: str, tail: int, kg: FactIndex) -> tuple[Fact, ...] | None:
-        middles = kg.tails[self.first, head] & kg.heads[self.second, tail]
+        middles = kg.tails.get((self.first, head), set()) & kg.heads.get((self.second, tail), set())
         if not middles:
             return None
         middle = min(middles)
@@ -204,8 +208,8 @@ RULES: tuple[Rule, ...] = (
     Composition("parent_of", "married_to", "parent_in_law_of"),
     Composition("works_for", "employs", "colleague_of"),
 )
-# The relations asked about: the compositions' heads. None of them is in a rule body, so hiding
-# a query fact never leaves behind a fact derived from it.
+# The relations asked about: the compositions' heads. No implication or composition uses them, so
+# hiding a query fact and its twin never leaves behind a fact derived from it.
 QUERY_RELATIONS = tuple(rule.head for rule in RULES if isinstance(rule, Composition))
 TYPE_RELATIONS = ("is_a", "subclass_of")
 
@@ -331,7 +335,7 @@ def generate_world(rng: random.Random, num_entities: int, num_triples: int, pref
     # Geography: every country gets a city (its capital) before the rest are spread at random.
     for country, capital in zip(countries, rng.sample(cities, len(countries))):
         kg.add((capital, "capital_of", country))
-    relate([c for c in cities if not kg.tails["located_in", c]], "located_in", countries)
+    relate([c for c in cities if ("located_in", c) not in kg.tails], "located_in", countries)
     relate(countries, "official_language", of_type["language"])
     for country in countries:
         kg.add((country, "borders", rng.choice([c for c in countries if c != country])))
@@ -345,7 +349,7 @@ def generate_world(rng: random.Random, num_entities: int, num_triples: int, pref
     for older, younger in zip(generations, generations[1:]):
         singles = rng.sample(older, len(older))
         couples = [(a, b) for a, b in zip(singles[::2], singles[1::2])
-                   if not kg.heads["parent_of", a] & kg.heads["parent_of", b]]
+                   if not kg.heads.get(("parent_of", a), set()) & kg.heads.get(("parent_of", b), set())]
         for a, b in couples:
             kg.add((a, "married_to", b))
         for child in younger:
@@ -431,6 +435,8 @@ class SubgraphExtractor:
         return distance
 
     def extract(self, head: int, tail: int, hidden_relations: frozenset[str]) -> Subgraph:
+        """The enclosing subgraph of ``head`` and ``tail``, without the facts of
+        ``hidden_relations`` at either of them."""
         ends = {head: self.neighbours(head, hidden_relations), tail: self.neighbours(tail, hidden_relations)}
         from_head, from_tail = self.distances(head, ends), self.distances(tail, ends)
         far = self.hops + 1
@@ -480,7 +486,8 @@ class QueryGraph:
         self.kinds = kinds
         self.known = known
         self.hops = hops
-        self.extractor = SubgraphExtractor(facts, len(names), hops, MAX_SUBGRAPH_ENTITIES, [rng.random() for _ in names])
+        self.extractor = SubgraphExtractor(facts, len(names), hops, MAX_SUBGRAPH_ENTITIES,
+                                           priority=[rng.random() for _ in names])
         self.by_kind: defaultdict[str, list[int]] = defaultdict(list)
         for entity, kind in enumerate(kinds):
             self.by_kind[kind].append(entity)
@@ -521,7 +528,8 @@ class QueryGraph:
             samples.append(self.to_sample(negative_query, negative, corrupted=side))
         return samples
 
-    def middle_profile(self, end: int, other: int, middles: set[int], hidden: frozenset[str]) -> tuple[Counter, Counter]:
+    def middle_profile(self, end: int, other: int, middles: set[int],
+                       hidden: frozenset[str]) -> tuple[Counter, Counter]:
         """How ``middles``, the entities linked to both ``end`` and ``other``, link them: the
         relations between the middles and ``other``, and their kinds with the relations to ``end``.
         """
@@ -536,8 +544,9 @@ class QueryGraph:
 
     def corrupt(self, query: Fact, hidden: frozenset[str], distance: int | None, rng: random.Random,
                 taken: set[Fact]) -> tuple[Fact, str] | None:
-        """A false query and the end it replaced: the head or the tail (at random) swapped for
-        another entity of the same kind, neither a known fact nor already ``taken``.
+        """A false query and the end it replaced: the head or the tail (at random; the other one
+        if that end has no candidate) swapped for another entity of the same kind, neither a
+        known fact nor already ``taken``.
 
         The hardest candidate wins: among the entities within ``hops`` of the kept end, one whose
         distance to it is closest to ``distance`` (the positive's), then whose links through the
@@ -561,8 +570,9 @@ class QueryGraph:
             near = self.extractor.distances(kept, {kept: around_kept})
             gaps: dict[int, int] = {}
             for entity in near:
-                if self.kinds[entity] == self.kinds[replaced] and self._is_negative(corrupted(side, entity), taken):
-                    # The negative hides the query relation at ``entity`` too: only its other links count.
+                if self.kinds[entity] == self.kinds[replaced] and self._is_negative(corrupted(side, entity),
+                                                                                    taken):
+                    # The negative hides the query relation at ``entity`` too: its other links count.
                     distance_to_kept = 1 + min((near[m] for m in neighbours(entity, hidden) if m in near),
                                                default=self.hops)
                     if distance_to_kept <= self.hops:
@@ -571,8 +581,10 @@ class QueryGraph:
                 closest = min(gaps.values())
                 ranked = []
                 for entity in (e for e, gap in gaps.items() if gap == closest):
-                    links, shape = self.middle_profile(kept, entity, around_kept & neighbours(entity, hidden), hidden)
-                    ranked.append((_count_gap(wanted_links, links), _count_gap(wanted_shape, shape), rng.random(), entity))
+                    links, shape = self.middle_profile(kept, entity, around_kept & neighbours(entity, hidden),
+                                                       hidden)
+                    ranked.append((_count_gap(wanted_links, links), _count_gap(wanted_shape, shape),
+                                   rng.random(), entity))
                 return corrupted(side, min(ranked)[-1]), side
         for side, _, replaced in sides:  # nothing near: any entity of the kind
             pool = self.by_kind[self.kinds[replaced]]
@@ -589,7 +601,8 @@ class QueryGraph:
         oracle's label and reason, checked against how it was made."""
         label, why = self.explain(query, subgraph.facts)
         if label != (corrupted is None):
-            raise RuntimeError(f"the oracle labels {self._fact_name(query)} {label}, generated as {int(corrupted is None)}")
+            raise RuntimeError(f"the oracle labels {self._fact_name(query)} {label}, "
+                               f"generated as {int(corrupted is None)}")
         reason = f"holds: {why}" if label else f"false: corrupted {corrupted}; {why}"
         names, far = self.names, self.hops + 1
         triples = [SemanticTriple(names[h], r, names[t], 1.0, 1) for h, r, t in subgraph.facts]
@@ -663,8 +676,8 @@ def world_queries(world: World, count: int, rng: random.Random) -> list[Fact]:
     symmetric = {rule.relation for rule in RULES if isinstance(rule, Symmetric)}
     pools = []
     for relation in QUERY_RELATIONS:
-        facts = [(h, relation, t) for h in range(len(world.names)) for t in sorted(world.kg.tails.get((relation, h), ()))
-                 if relation not in symmetric or h < t]
+        facts = [(h, relation, t) for h in range(len(world.names))
+                 for t in sorted(world.kg.tails.get((relation, h), ())) if relation not in symmetric or h < t]
         pools.append(rng.sample(facts, (len(facts) + 1) // 2))
     in_turn = [fact for round_ in zip_longest(*pools) for fact in round_ if fact is not None]
     return in_turn[:count]
@@ -784,13 +797,16 @@ class FileGraph(QueryGraph):
 
 def file_samples(files: KGFiles, num_samples: int, hops: int, seed: int) -> dict[str, list[Sample]]:
     """Samples of every split of a real KG: the split's triples are the positives, at most
-    ``split_sizes(num_samples)[split] // 2`` of them (drawn at random from a larger file)."""
+    ``split_sizes(num_samples)[split] // 2`` of them (drawn at random from a larger file).
+
+    A valid/test triple that train.txt lists too is skipped: it is an edge of the train graph.
+    """
     rng = random.Random(f"kg-files/{seed}")
     graph = FileGraph(files, hops, rng)
     taken: set[Fact] = set()  # shared: a triple listed twice, or a corruption drawn twice, serves one split
     splits = {}
     for split, size in split_sizes(num_samples).items():
-        listed = list(files.triples[split])
+        listed = [fact for fact in files.triples[split] if split == "train" or fact not in files.triples["train"]]
         queries = rng.sample(listed, size // 2) if len(listed) > size // 2 else listed
         splits[split] = graph.samples(queries, rng, taken)
     return splits

@@ -29,7 +29,7 @@ class KnowledgeGraphTripleDataset(TripleDataset):
     """
 
     schema = SYNTHETIC_SCHEMA
-    generator_version = 1
+    generator_version = 2
 
     def __init__(self, root: str | os.PathLike, split: str = "train", num_entities: int = 200,
                  num_triples: int = 2500, num_samples: int = 3000, seed: int = 0, node_feature_dim: int = 64,

@@ -35,9 +35,10 @@ class BagOfTypesMLP(nn.Module):
             nn.Linear(hidden, num_classes),
         )
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor | None = None,
-                batch: Tensor | None = None, head_index: Tensor | None = None, tail_index: Tensor | None = None,
-                query_relation: Tensor | None = None) -> dict:
+    def counts(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor | None = None,
+               batch: Tensor | None = None, head_index: Tensor | None = None, tail_index: Tensor | None = None,
+               query_relation: Tensor | None = None) -> Tensor:
+        """The MLP's input, ``[num_graphs, F + 2R]``: everything this baseline ever sees."""
         _, batch, num_graphs = check_graph_inputs(
             x, edge_index, edge_type, edge_attr, batch, head_index, tail_index, query_relation,
             node_features=self.node_features, num_relations=self.num_relations)
@@ -49,5 +50,8 @@ class BagOfTypesMLP(nn.Module):
         query = x.new_zeros(num_graphs, self.num_relations)
         if query_relation is not None:
             query = nn.functional.one_hot(query_relation, self.num_relations).to(x.dtype)
-        logits = self.mlp(torch.cat([node_counts.log1p(), relation_counts.log1p(), query], dim=1))
+        return torch.cat([node_counts.log1p(), relation_counts.log1p(), query], dim=1)
+
+    def forward(self, *args, **kwargs) -> dict:
+        logits = self.mlp(self.counts(*args, **kwargs))
         return {"logits": logits, "cycle_loss": logits.new_zeros((), dtype=torch.float32), "levels": []}

@@ -1,20 +1,28 @@
 r"""The hierarchical NSM: concrete facts (L1) → mechanisms (L2) → goals (L3) and back.
 
-Every level :math:`l` first reasons over its own graph, :math:`h_l = \mathrm{ReLU}(\mathrm{RGCN}_l(x_l))`
-(with :math:`x_1` the input features and :math:`x_{l+1}` the abstract features WHY produced).
-Between two levels a :class:`SymmetricHierarchicalLayer` abstracts and reconstructs:
+The concrete level first reasons over its own graph with ``concrete_convs`` relational
+convolutions, the first :math:`h = \mathrm{ReLU}(\mathrm{RGCN}(x))`, the others residual,
+:math:`h \leftarrow h + \mathrm{ReLU}(\mathrm{RGCN}(h))`: a decision often rests on a node that
+pooling drops, so its evidence must first reach the nodes that are kept. Between two levels a
+:class:`SymmetricHierarchicalLayer` abstracts and reconstructs:
 
 .. math::
     \mathrm{WHY}(h) = \mathrm{pool}(f(h)), \qquad \mathrm{WHAT}(a) = f^{-1}(\mathrm{unpool}(a)),
 
-with :math:`f` an invertible coupling stack. WHAT(WHY(h)) returns the kept nodes exactly and
-predicts the dropped ones from their neighbourhood; its normalised error
-:math:`\|\hat h_l - h_l\| / \|h_l\|` is the level's reconstruction error, and the cycle loss
-weighs them ``0.7·L1 + 0.3·L2`` (3 levels) or ``1·L1`` (2 levels). The target :math:`h_l` is held
-fixed (detached) in that loss: it asks the abstraction to explain the concrete level, not the
-concrete features to become easy to explain — left free, they collapse towards one shared vector
-that reconstructs perfectly and carries nothing. The graph is read out from the most abstract
-level; for link prediction also from the L1 embeddings of the query's ends.
+with :math:`f` an invertible coupling stack. An abstract node then also absorbs the dropped
+neighbours it stands for, :math:`a_k + \max_{j \text{ dropped}} c_{kj} h_j`
+(:func:`~nsm.models.pooling.absorb_dropped`), and reasons over the abstract graph with one
+residual convolution, :math:`h_{l+1} = a' + \mathrm{ReLU}(\mathrm{RGCN}_{l+1}(a'))`: so the most
+abstract level summarises the whole graph, and every node keeps its concrete embedding.
+
+WHAT(WHY(h)) returns the kept nodes exactly and predicts the dropped ones from their
+neighbourhood; its normalised error :math:`\|\hat h_l - h_l\| / \|h_l\|` is the level's
+reconstruction error, and the cycle loss weighs them ``0.7·L1 + 0.3·L2`` (3 levels) or ``1·L1``
+(2 levels). The target :math:`h_l` is held fixed (detached) in that loss: it asks the abstraction
+to explain the concrete level, not the concrete features to become easy to explain — left free,
+they collapse towards one shared vector that reconstructs perfectly and carries nothing. The
+graph is read out from the most abstract level; for link prediction also from the L1 embeddings
+of the query's ends.
 """
 
 from __future__ import annotations
@@ -84,7 +92,8 @@ class NSMModel(nn.Module):
         super().__init__()
         hidden = hidden or node_features
         check_model_settings(task_type, dropout, node_features=node_features, num_relations=num_relations,
-                             num_classes=num_classes, num_bases=num_bases, hidden=hidden)
+                             num_classes=num_classes, num_bases=num_bases, hidden=hidden,
+                             concrete_convs=concrete_convs)
         if hidden < 2:
             raise NSMError(f"model hidden must be at least 2 (the coupling splits it in two), got {hidden}")
         if not (isinstance(pool_ratio, float) and 0 < pool_ratio < 1):
@@ -98,9 +107,8 @@ class NSMModel(nn.Module):
         self.concrete_convs = nn.ModuleList(
             ConfidenceRGCNConv(node_features if i == 0 else hidden, hidden, num_relations, num_bases)
             for i in range(concrete_convs))
-        self.convs = nn.ModuleList(
-            ConfidenceRGCNConv(hidden, hidden, num_relations, num_bases)
-            for level in range(num_levels - 1))
+        self.abstract_convs = nn.ModuleList(
+            ConfidenceRGCNConv(hidden, hidden, num_relations, num_bases) for _ in range(num_levels - 1))
         self.hierarchy = nn.ModuleList(
             SymmetricHierarchicalLayer(hidden, num_relations, num_bases, pool_ratio) for _ in range(num_levels - 1))
         self.dropout = nn.Dropout(dropout)
@@ -129,7 +137,7 @@ class NSMModel(nn.Module):
         concrete_embedding = h
         out: dict = {"levels": []}
         cycle_loss = h.new_zeros((), dtype=torch.float32)
-        for level, (layer, conv) in enumerate(zip(self.hierarchy, self.convs), start=1):
+        for level, (layer, conv) in enumerate(zip(self.hierarchy, self.abstract_convs), start=1):
             pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature)
             error = relative_error(reconstruction, h.detach())
             out[f"recon_error_l{level}"] = error

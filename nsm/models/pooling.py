@@ -124,11 +124,12 @@ class WhatUnpooling(nn.Module):
 
 
 def absorb_dropped(x: Tensor, edge_index: Tensor, edge_attr: Tensor, perm: Tensor) -> Tensor:
-    r"""What each kept node absorbs of its dropped neighbours: :math:`\operatorname{mean}_{j} c_{ij} x_j`.
+    r"""What each kept node absorbs of its dropped neighbours: :math:`\max_j c_{ij} x_j` (per channel).
 
-    The mean runs over the dropped nodes ``j`` linked to kept node ``i`` by an edge in either
-    direction (``c_ij`` its confidence); a kept node without dropped neighbours absorbs zeros.
-    ``x`` ``[N, C]``, ``perm`` ``[K]`` → ``[K, C]``, row ``k`` for node ``perm[k]``.
+    The maximum runs over the dropped nodes ``j`` linked to kept node ``i`` by an edge in either
+    direction (``c_ij`` its confidence); a kept node without dropped neighbours absorbs zeros. A
+    maximum, not a mean, so that one telling neighbour is not averaged away (as the graph readout's
+    max would not). ``x`` ``[N, C]``, ``perm`` ``[K]`` → ``[K, C]``, row ``k`` for node ``perm[k]``.
     """
     num_nodes = x.size(0)
     position = torch.full((num_nodes,), -1, dtype=torch.long, device=x.device)
