@@ -53,6 +53,7 @@ class Profile:
     gradient_clip: float = 1.0
     early_stopping_patience: int = 20
     checkpoint_every: int = 1
+    log_interval: int = 50  # training steps between progress lines
     temperature: dict[str, float] = field(default_factory=lambda: {
         "initial_temp": 1.0, "final_temp": 0.3, "decay_rate": 0.9999, "warmup_epochs": 10})
 
@@ -128,7 +129,7 @@ def validate_run_config(config: dict[str, Any]) -> None:
         raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
     if config["device"] not in ("auto", "cpu", "cuda"):
         raise NSMError(f"unknown device {config['device']!r}; choose auto, cpu or cuda")
-    for key in ("epochs", "batch_size", "checkpoint_every"):
+    for key in ("epochs", "batch_size", "checkpoint_every", "log_interval"):
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise NSMError(f"{key} must be a positive integer, got {value!r}")

@@ -99,7 +99,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         gradient_clip=config["gradient_clip"],
         temp_scheduler=TemperatureScheduler(**config["temperature"]),
         checkpoint_dir=config["run_dir"],
-        log_interval=10,
+        log_interval=config["log_interval"],
         use_wandb=False,
         use_tensorboard=config["tensorboard"],
         lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"]),

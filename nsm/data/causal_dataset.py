@@ -111,6 +111,7 @@ class CausalTripleDataset(TripleDataset):
     """
 
     schema = CAUSAL_SCHEMA
+    generator_version = 2
 
     def __init__(self, root: str | os.PathLike, split: str = "train", num_scenarios: int = 1000,
                  num_treatments: int = 10, num_symptoms: int = 8, seed: int = 0, node_feature_dim: int = 64):
