@@ -44,7 +44,6 @@ import functools
 import math
 import random
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 import numpy as np
 
