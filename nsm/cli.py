@@ -139,12 +139,12 @@ def format_stats(stats: dict) -> str:
 
 
 def _run_config(args, domain: str, run_dir: str) -> dict:
+    # Options a command lacks, or left unset, are None: make_run_config keeps the profile's value.
     return make_run_config(
         domain, args.profile, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,
         data_root=args.data_root, run_dir=run_dir, resume=not args.no_resume,
-        **({"kg_dir": args.kg_dir} if getattr(args, "kg_dir", None) else {}),
-        **({"checkpoint_every": args.checkpoint_every} if getattr(args, "checkpoint_every", None) else {}),
-        **({"tensorboard": True} if getattr(args, "tensorboard", False) else {}),
+        kg_dir=getattr(args, "kg_dir", None), checkpoint_every=getattr(args, "checkpoint_every", None),
+        tensorboard=getattr(args, "tensorboard", False) or None,
     )
 
 

@@ -51,27 +51,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_datasets(config: dict[str, Any]) -> dict[str, Any]:
-    """Train/val/test datasets of the run (generated once, then served from the data cache)."""
+def build_datasets(config: dict[str, Any], splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
+    """The run's datasets (generated once, then served from the data cache)."""
     extra = {"kg_dir": config["kg_dir"]} if config["domain"] == "kg" and config.get("kg_dir") else {}
     return {
         split: load_dataset(config["domain"], config["data_root"], split, seed=config["seed"],
                             node_feature_dim=config["model_args"]["node_features"], **config["data"], **extra)
-        for split in ("train", "val", "test")
+        for split in splits
     }
 
 
 def build_loaders(config: dict[str, Any], datasets: dict[str, Any], device: torch.device) -> dict[str, DataLoader]:
-    """DataLoaders: shuffled train with its own generator (saved in checkpoints for exact resume)."""
+    """DataLoaders: train shuffled with its own generator (saved in checkpoints for exact resume)."""
     workers = config["num_workers"]
     common = {"batch_size": config["batch_size"], "num_workers": workers, "pin_memory": device.type == "cuda"}
     if workers > 0:
         common.update(persistent_workers=True, prefetch_factor=config.get("prefetch_factor", 2))
-    generator = torch.Generator().manual_seed(config["seed"])
     return {
-        "train": DataLoader(datasets["train"], shuffle=True, generator=generator, **common),
-        "val": DataLoader(datasets["val"], shuffle=False, **common),
-        "test": DataLoader(datasets["test"], shuffle=False, **common),
+        split: DataLoader(dataset, shuffle=True, generator=torch.Generator().manual_seed(config["seed"]), **common)
+        if split == "train" else DataLoader(dataset, shuffle=False, **common)
+        for split, dataset in datasets.items()
     }
 
 
@@ -167,8 +166,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: st
     state = load_checkpoint(path)
     config = state["run_config"]
     device = resolve_device("auto")
-    datasets = build_datasets(config)
-    loader = build_loaders(config, datasets, device)[split]
+    loader = build_loaders(config, build_datasets(config, (split,)), device)[split]
     model = build_model_for(config).to(device)
     model.load_state_dict(state["model_state_dict"])
     trainer = make_trainer(config, model, device)
