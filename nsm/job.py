@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
+from nsm.atomic import atomic_write
 from nsm.data import load_dataset
 from nsm.errors import NSMError
 from nsm.models import build_model
@@ -174,15 +174,9 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: st
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (temp file + rename), so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=_jsonable)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically, so a reader never sees half a file."""
+    with atomic_write(path) as f:
+        json.dump(payload, f, indent=2, default=_jsonable)
 
 
 def _jsonable(value: Any) -> Any:

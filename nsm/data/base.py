@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from nsm.atomic import UnwritableDirectory, atomic_write
 from nsm.data.graph import Sample, sample_to_data
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
@@ -145,17 +145,10 @@ class TripleDataset(Dataset):
     def _write_cache(self, path: Path, identity: dict[str, Any], splits: dict[str, list[Sample]]) -> None:
         payload = {"identity": identity, "splits": {k: [s.to_record() for s in v] for k, v in splits.items()}}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        except OSError as exc:
-            raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as f:
+            with atomic_write(path, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as f:
                 f.write(json.dumps(payload))  # one C-encoded string: json.dump's chunked writes are 4x slower
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except UnwritableDirectory as exc:
+            raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
 
     def _check_splits(self, splits: dict[str, list[Sample]]) -> None:
         if set(splits) != set(SPLITS):

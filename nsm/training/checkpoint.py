@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import tempfile
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nsm.atomic import UnwritableDirectory, atomic_write
 from nsm.errors import NSMError
 
 LATEST = "latest.pt"
@@ -57,23 +57,16 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike, previous: st
     """
     path = Path(path)
     state = dict(state, checksum=state_checksum(state))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+
+    def keep_previous() -> None:
         if previous is not None and path.exists():
             os.replace(path, previous)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+
+    try:
+        with atomic_write(path, "wb", before_replace=keep_previous) as f:
+            torch.save(state, f)
+    except UnwritableDirectory as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -167,15 +160,6 @@ def _update_digest(digest: "hashlib.blake2b", value: Any, key_path: str) -> None
             f"checkpoint entry {key_path} is a {type(value).__module__}.{type(value).__qualname__}; "
             "only tensors, numbers, strings, None, lists, tuples and dicts can be loaded with weights_only=True"
         )
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable, not only the file's bytes.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def capture_rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:
