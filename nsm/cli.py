@@ -4,6 +4,9 @@
     nsm train     train one domain; resumes from RUN_DIR/latest.pt automatically
     nsm validate  train every domain in parallel processes and print a summary
     nsm eval      re-evaluate a run on its test split
+    nsm explain   one prediction with the hierarchy that produced it (text, JSON, image)
+    nsm report    plots of training and a report.md for a run or a validate directory
+    nsm cloud     the same jobs on Modal GPUs: plan, validate, train, train-all, sweep, download
 
 Bad input gets one line on stderr and exit code 2, never a traceback.
 """
@@ -17,7 +20,9 @@ import sys
 from pathlib import Path
 
 from nsm.config import DEFAULT_PROFILE, DOMAINS, MODELS, PROFILES, make_run_config
+from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.errors import NSMError
+from nsm.runners.summary import format_summary
 
 
 def _positive_int(text: str) -> int:
@@ -96,6 +101,32 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Load RUN_DIR/best.pt (else latest.pt) and evaluate it.")
     evaluate.add_argument("--run-dir", required=True)
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+
+    explain = commands.add_parser(
+        "explain", help="one prediction with the hierarchy that produced it",
+        description="Run a run's best checkpoint (else latest.pt) on one sample and print its input triples by "
+                    "level, the prediction and the oracle's label and reason, the WHY trace (nodes kept at L2 "
+                    "and L3 with their scores, abstract edges with their relations and semiring confidences) "
+                    "and the WHAT reconstruction error per level.")
+    explain.add_argument("--run-dir", required=True, help="a run directory (one domain of a validate directory)")
+    explain.add_argument("--split", choices=("train", "val", "test"), default="test")
+    explain.add_argument("--index", type=int, required=True, help="the sample's position in the split")
+    explain.add_argument("--format", choices=("text", "json"), default="text", help="json: the same as data")
+    explain.add_argument("--top", type=_positive_int, metavar="K",
+                         help="show at most K triples per input level, kept nodes and edges per abstract level")
+    explain.add_argument("--image", metavar="PATH", help="also draw the three levels side by side (e.g. out.png)")
+    explain.add_argument("--data-root", help="where the run's data is cached or regenerated "
+                                             "(default: the run's own data_root)")
+
+    report = commands.add_parser(
+        "report", help="plots of training and a report.md",
+        description="Plot each run's losses, per-class validation accuracy, learning rate and temperature per "
+                    "epoch and write report.md with the plots, the test metrics table and collapse warnings. "
+                    "DIR is a run directory or a validate directory; only its JSON files and checkpoints are "
+                    "read, so a run downloaded from the cloud works as well.")
+    report.add_argument("dir", metavar="DIR")
+    report.add_argument("--out", help="where the PNGs and report.md go (default DIR)")
+    add_cloud_parser(commands)
     return parser
 
 
@@ -179,38 +210,35 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def format_summary(summary: dict) -> str:
-    """The table a researcher reads first: accuracy per class, collapse, reconstruction, time."""
-    header = f"{'domain':<10}{'status':<9}{'acc':>7}{'acc c0':>8}{'acc c1':>8}{'collapse':>10}" \
-             f"{'recon L1':>10}{'recon L2':>10}{'time s':>9}"
-    rows = [header, "-" * len(header)]
-    for domain, result in summary.items():
-        if result.get("status") != "success":
-            rows.append(f"{domain:<10}{'FAILED':<9}  {result.get('error', '')}")
-            continue
-        m = result["test_metrics"]
-
-        def pct(key):
-            return f"{m[key]:.1%}" if key in m else "-"
-
-        def num(key):
-            return f"{m[key]:.3f}" if key in m else "-"
-
-        rows.append(f"{domain:<10}{'ok':<9}{pct('accuracy'):>7}{pct('accuracy_class_0'):>8}"
-                    f"{pct('accuracy_class_1'):>8}{('YES' if m.get('collapsed') else 'no'):>10}"
-                    f"{num('recon_error_l1'):>10}{num('recon_error_l2'):>10}{result.get('training_time_s', 0):>9.1f}")
-    collapsed = [d for d, r in summary.items() if r.get("status") == "success" and r["test_metrics"].get("collapsed")]
-    if collapsed:
-        rows.append(f"WARNING: class collapse in {', '.join(collapsed)}: the model predicts (almost) one class")
-    return "\n".join(rows)
-
-
 def configure_logging() -> None:
     """Show the trainer's progress lines (first-batch shapes, one line per epoch) on stderr."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "validate": cmd_validate, "eval": cmd_eval}
+def cmd_explain(args) -> int:
+    from nsm.analysis.explain import explain_run, format_explanation, limit
+
+    explanation = explain_run(args.run_dir, args.index, args.split, data_root=args.data_root)
+    shown = limit(explanation, args.top)
+    print(json.dumps(shown, indent=2, ensure_ascii=False) if args.format == "json" else format_explanation(shown))
+    if args.image:
+        from nsm.analysis.draw import draw_explanation
+
+        path = draw_explanation(explanation, args.image)
+        print(f"image: {path}", file=sys.stderr if args.format == "json" else sys.stdout)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from nsm.analysis.report import write_report
+
+    print(f"report: {write_report(args.dir, args.out)}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "validate": cmd_validate, "eval": cmd_eval,
+            "explain": cmd_explain, "report": cmd_report,
+            "cloud": run_cloud}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from nsm.errors import NSMError
 from nsm.models import build_model
 from nsm.models.confidence.temperature import TemperatureScheduler
 from nsm.training.checkpoint import load_checkpoint
+from nsm.training.gpu import gpu_summary
 from nsm.training.metrics import compute_classification_metrics
 from nsm.training.trainer import NSMTrainer
 
@@ -144,6 +145,7 @@ def run_job(config: dict[str, Any], on_epoch_end: EpochHook | None = None) -> di
             best_val_loss=trainer.best_val_loss,
             dataset_sizes={split: len(ds) for split, ds in datasets.items()},
             test_metrics=test_metrics,
+            gpu=gpu_summary(history["train"], device),  # None on the CPU
         )
         write_json(run_dir / "history.json", history)
     except BaseException as exc:
@@ -155,8 +157,13 @@ def run_job(config: dict[str, Any], on_epoch_end: EpochHook | None = None) -> di
     return results
 
 
-def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt") -> dict[str, Any]:
-    """Re-evaluate a finished (or interrupted) run on one of its splits, from its own checkpoint."""
+def load_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt",
+             data_root: str | None = None) -> tuple[dict[str, Any], Any, torch.nn.Module]:
+    """A run's configuration, one split of its data and its model with the checkpoint's weights.
+
+    ``checkpoint`` falls back to ``latest.pt``; ``data_root`` replaces the run's own data cache
+    (a run made elsewhere: its data is regenerated, deterministically, from the configuration).
+    """
     run_dir = Path(run_dir)
     path = run_dir / checkpoint
     if not path.exists():
@@ -164,11 +171,23 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: st
     if not path.exists():
         raise NSMError(f"{run_dir} holds no checkpoint (best.pt or latest.pt); is it a run directory?")
     state = load_checkpoint(path)
-    config = state["run_config"]
-    device = resolve_device("auto")
-    loader = build_loaders(config, build_datasets(config, (split,)), device)[split]
-    model = build_model_for(config).to(device)
+    # The run may have been moved (e.g. downloaded from the cloud): it lives where it was found now.
+    config = dict(state["run_config"], run_dir=str(run_dir))
+    if data_root is not None:
+        config["data_root"] = data_root
+    model = build_model_for(config).to(resolve_device("auto"))
     model.load_state_dict(state["model_state_dict"])
+    trained = state.get("history", {}).get("train")
+    if trained and "temperature" in trained[-1] and hasattr(model, "temperature"):
+        model.temperature = trained[-1]["temperature"]  # the semiring's τ when these weights were saved
+    return config, build_datasets(config, (split,))[split], model
+
+
+def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt") -> dict[str, Any]:
+    """Re-evaluate a finished (or interrupted) run on one of its splits, from its own checkpoint."""
+    config, dataset, model = load_run(run_dir, split, checkpoint)
+    device = next(model.parameters()).device
+    loader = build_loaders(config, {split: dataset}, device)[split]
     trainer = make_trainer(config, model, device)
     return trainer.evaluate(loader, config["model_args"]["task_type"])
 

@@ -65,8 +65,7 @@ class TripleDataset(Dataset):
         self.seed = seed
         self.node_feature_dim = node_feature_dim
         self.params = dict(params, seed=seed)
-        samples = self._load_or_generate()
-        self.samples: list[Sample] = samples[split]
+        self.samples: list[Sample] = self._load_or_generate()
         self.graphs = [sample_to_data(s, self.schema, node_feature_dim) for s in self.samples]
 
     # --- what a domain implements -------------------------------------------------------------
@@ -125,7 +124,8 @@ class TripleDataset(Dataset):
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return self.root / self.schema.name / f"{digest}.json.gz"
 
-    def _load_or_generate(self) -> dict[str, list[Sample]]:
+    def _load_or_generate(self) -> list[Sample]:
+        """This split's samples, from the cache (only this split is decoded) or freshly generated."""
         identity = json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
         path = self._cache_path(identity)
         if path.exists():
@@ -133,14 +133,14 @@ class TripleDataset(Dataset):
                 with gzip.open(path, "rt") as f:
                     cached = json.load(f)
                 if cached["identity"] == identity:
-                    return {split: [Sample.from_record(r) for r in cached["splits"][split]] for split in SPLITS}
+                    return [Sample.from_record(r) for r in cached["splits"][self.split]]
                 warnings.warn(f"cache {path} was made with other parameters; regenerating")
             except (OSError, ValueError, KeyError, EOFError) as exc:
                 warnings.warn(f"cache {path} is unreadable ({exc}); regenerating")
         splits = self.generate()
         self._check_splits(splits)
         self._write_cache(path, identity, splits)
-        return splits
+        return splits[self.split]
 
     def _write_cache(self, path: Path, identity: dict[str, Any], splits: dict[str, list[Sample]]) -> None:
         payload = {"identity": identity, "splits": {k: [s.to_record() for s in v] for k, v in splits.items()}}

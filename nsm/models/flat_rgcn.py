@@ -43,5 +43,5 @@ class FlatRGCN(nn.Module):
         h = x
         for conv in self.convs:
             h = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr)))
-        logits = self.head(h, batch, num_graphs, h, head_index, tail_index, query_relation)
+        logits = self.head([(h, batch)], num_graphs, h, head_index, tail_index, query_relation)
         return {"logits": logits, "cycle_loss": logits.new_zeros((), dtype=torch.float32), "levels": []}

@@ -21,8 +21,8 @@ reconstruction error, and the cycle loss weighs them ``0.7·L1 + 0.3·L2`` (3 le
 (2 levels). The target :math:`h_l` is held fixed (detached) in that loss: it asks the abstraction
 to explain the concrete level, not the concrete features to become easy to explain — left free,
 they collapse towards one shared vector that reconstructs perfectly and carries nothing. The
-graph is read out from the most abstract level; for link prediction also from the L1 embeddings
-of the query's ends.
+graph is read out from every level, the readouts summed (:class:`~nsm.models.readout.GraphHead`);
+for link prediction also from the L1 embeddings of the query's ends.
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ class NSMModel(nn.Module):
             h = update if i == 0 else h + update
         concrete_embedding = h
         out: dict = {"levels": []}
+        readout_levels = [(h, batch)]
         cycle_loss = h.new_zeros((), dtype=torch.float32)
         for level, (layer, conv) in enumerate(zip(self.hierarchy, self.abstract_convs), start=1):
             pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature)
@@ -146,6 +147,7 @@ class NSMModel(nn.Module):
             abstract = pooled.x + absorb_dropped(h, edge_index, edge_attr, pooled.perm)
             edge_index, edge_type, edge_attr, batch = pooled.edge_index, pooled.edge_type, pooled.edge_attr, pooled.batch
             h = abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr)))
-        out["logits"] = self.head(h, batch, num_graphs, concrete_embedding, head_index, tail_index, query_relation)
+            readout_levels.append((h, batch))
+        out["logits"] = self.head(readout_levels, num_graphs, concrete_embedding, head_index, tail_index, query_relation)
         out["cycle_loss"] = cycle_loss
         return out

@@ -4,7 +4,8 @@ Each domain trains in its own Python process (``python -m nsm.runners.worker``),
 any kind — an exception, a NaN, even a hard crash of the interpreter — stays in that process: the
 other domains go on, every domain's results and checkpoints stay on disk, and the summary says
 what happened to each. Output of each worker is prefixed with its domain and kept in
-``<run_dir>/train.log``.
+``<run_dir>/train.log``. With more jobs than cores the longest jobs start first (by
+:data:`~nsm.config.RELATIVE_COST_PER_SAMPLE`), so the short ones fill the gaps at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from nsm.config import RELATIVE_COST_PER_SAMPLE
+from nsm.data import DATASET_SIZE_ARGUMENT
 from nsm.job import write_json
 
 
@@ -26,6 +29,12 @@ def parallel_plan(num_jobs: int, cores: int | None = None) -> tuple[int, int]:
     cores = cores or os.cpu_count() or 1
     processes = max(1, min(num_jobs, cores))
     return processes, max(1, cores // processes)
+
+
+def expected_cost(config: dict[str, Any]) -> float:
+    """A job's training work in arbitrary units, to start the longest first (LPT scheduling)."""
+    domain = config["domain"]
+    return RELATIVE_COST_PER_SAMPLE[domain] * config["data"].get(DATASET_SIZE_ARGUMENT[domain], 1) * config["epochs"]
 
 
 def _relay(domain: str, stream, log_path: Path, log: Callable[[str], None]) -> None:
@@ -62,7 +71,7 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
         processes = min(processes, max_processes)
     log(f"running {', '.join(configs)} in {processes} process(es) at a time, "
         f"{threads} torch thread(s) each")
-    pending = list(configs.items())
+    pending = sorted(configs.items(), key=lambda item: -expected_cost(item[1]))
     running: dict[str, tuple[subprocess.Popen, threading.Thread, dict[str, Any]]] = {}
     summary: dict[str, Any] = {}
     env = dict(os.environ, PYTHONUNBUFFERED="1")

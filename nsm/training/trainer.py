@@ -43,6 +43,7 @@ from nsm.training.checkpoint import (
     BEST, ERROR, FORMAT, LATEST, PREVIOUS, CheckpointError, capture_rng_state, load_checkpoint,
     load_latest, restore_rng_state, save_checkpoint,
 )
+from nsm.training.gpu import GPUMonitor, enable_tf32
 from nsm.training.metrics import TASK_TYPES, compute_classification_metrics
 
 logger = logging.getLogger(__name__)
@@ -131,9 +132,8 @@ class NSMTrainer:
         on_cuda = self.device.type == "cuda"
         self.use_amp = on_cuda if use_amp is None else use_amp
         _require(on_cuda or not self.use_amp, f"use_amp needs a CUDA device, got {self.device}")
-        if on_cuda:  # TF32 tensor cores for float32 matmuls and convolutions
-            torch.backends.cuda.matmul.fp32_precision = "tf32"
-            torch.backends.cudnn.conv.fp32_precision = "tf32"
+        if on_cuda:
+            enable_tf32()
         self.amp_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float16
         # fp16 needs loss scaling to keep small gradients from flushing to zero; bf16 does not.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
@@ -198,7 +198,9 @@ class NSMTrainer:
         try:
             for epoch in range(start_epoch, epochs):
                 self.current_epoch = epoch
-                train_metrics = self._train_epoch(train_loader, epoch, task_type)
+                with GPUMonitor(self.device) as gpu:  # utilisation and peak memory; nothing off CUDA
+                    train_metrics = self._train_epoch(train_loader, epoch, task_type)
+                train_metrics.update(gpu.metrics())
                 val_metrics = self.evaluate(val_loader, task_type, compute_metrics)
                 if not math.isfinite(val_metrics["total_loss"]):
                     raise FloatingPointError(f"validation loss is {val_metrics['total_loss']} after epoch {epoch}")

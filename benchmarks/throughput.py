@@ -1,0 +1,114 @@
+"""Training and inference throughput (graphs/s) of a model, per domain and batch size.
+
+Each domain's model is built from its settings in ``nsm.config`` (the seed's configurations:
+64 features, 3 levels) and trained with the real ``NSMTrainer`` on the domain's train split
+through PyG's ``DataLoader``, so a figure includes batching, the loss, the backward pass, gradient
+clipping and the optimiser step: what one epoch of ``nsm train`` costs. One warm-up epoch is run
+first and not counted. Inference is ``NSMTrainer.evaluate`` over the same split.
+
+    python benchmarks/throughput.py [--domains planning] [--batch-sizes 32,256] [--threads 1]
+                                    [--samples 2000] [--epochs 2] [--device cpu] [--json]
+
+Pure measurement: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import torch
+from torch_geometric.loader import DataLoader
+
+from nsm.config import DOMAIN_SETTINGS, DOMAINS, MODELS
+from nsm.data import DATASET_SIZE_ARGUMENT, load_dataset
+from nsm.job import make_trainer, resolve_device
+from nsm.models import build_model
+from nsm.config import make_run_config
+
+
+def peak_rss_mib() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def measure(domain: str, model_name: str, batch_size: int, dataset, device: torch.device, epochs: int,
+            run_dir: str) -> dict:
+    torch.manual_seed(0)
+    config = make_run_config(domain, "dev", model=model_name, batch_size=batch_size, run_dir=run_dir,
+                             checkpoint_every=10**6)
+    model = build_model(model_name, **config["model_args"]).to(device)
+    trainer = make_trainer(config, model, device)
+    trainer.progress = False
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0),
+                        pin_memory=device.type == "cuda")
+    task_type = config["model_args"]["task_type"]
+    train_rates = []
+    for epoch in range(epochs + 1):  # epoch 0 warms up (allocator, lazy init) and is not counted
+        metrics = trainer._train_epoch(loader, epoch, task_type)
+        if epoch:
+            train_rates.append(metrics["graphs_per_s"])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    trainer.evaluate(loader, task_type, compute_metrics=None)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    inference = len(dataset) / (time.perf_counter() - start)
+    return {"train_graphs_per_s": round(statistics.median(train_rates), 1),
+            "inference_graphs_per_s": round(inference, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--domains", default=",".join(DOMAINS))
+    parser.add_argument("--batch-sizes", default="32,256")
+    parser.add_argument("--model", choices=MODELS, default="nsm")
+    parser.add_argument("--samples", type=int, default=2000, help="dataset size; the train split is 70%% of it")
+    parser.add_argument("--epochs", type=int, default=2, help="timed training epochs (after one warm-up epoch)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument("--data-root", default="data_cache")
+    parser.add_argument("--run-dir", default="/tmp/nsm-throughput", help="scratch directory for checkpoints")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    report = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                          "torch": torch.__version__, "threads": torch.get_num_threads()},
+              "model": args.model, "results": {}}
+    for domain in args.domains.split(","):
+        dataset = load_dataset(domain, args.data_root, "train", seed=0,
+                               node_feature_dim=DOMAIN_SETTINGS[domain].node_features,
+                               **{DATASET_SIZE_ARGUMENT[domain]: args.samples})
+        nodes = [g.num_nodes for g in dataset.graphs]
+        edges = [g.num_edges for g in dataset.graphs]
+        sizes = {"graphs": len(dataset), "mean_nodes": round(statistics.mean(nodes), 1),
+                 "mean_edges": round(statistics.mean(edges), 1)}
+        rows = {}
+        for batch_size in map(int, args.batch_sizes.split(",")):
+            rows[batch_size] = measure(domain, args.model, batch_size, dataset, device, args.epochs,
+                                       f"{args.run_dir}/{domain}-{batch_size}")
+            if not args.json:
+                print(f"{domain:<9} {sizes['mean_nodes']:>5} nodes {sizes['mean_edges']:>6} edges  batch {batch_size:>4}: "
+                      f"train {rows[batch_size]['train_graphs_per_s']:>8.1f} graphs/s, "
+                      f"inference {rows[batch_size]['inference_graphs_per_s']:>8.1f} graphs/s", flush=True)
+        report["results"][domain] = {"graph_sizes": sizes, "batch": rows}
+    report["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{args.model} on {report['machine']['device']}, {report['machine']['threads']} torch thread(s), "
+              f"peak RSS {report['peak_rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

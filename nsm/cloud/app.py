@@ -1,0 +1,192 @@
+"""The Modal app: NSM's job function (:func:`nsm.job.run_job`) in GPU containers, and nothing else.
+
+    modal run -m nsm.cloud.app::validate_all [--run NAME] [--domains planning,causal,kg]
+    modal run -m nsm.cloud.app::train_all    [--run NAME] [--domains ...]     (one .map over the domains)
+    modal run -m nsm.cloud.app::train        --domain kg [--run NAME]
+    modal run -m nsm.cloud.app::sweep        --domain planning --seed 0,1,2 [--lr 1e-3,3e-4] [--batch-size 32,64]
+
+``nsm cloud ...`` wraps these and prints the cost plan first. The profile (run size from
+``PROFILES``, GPU, timeout and retries from ``CLOUD_PROFILES``, nsm/config.py) is read from
+``NSM_CLOUD_PROFILE`` (default dev) when this module is imported, because Modal takes a class's
+resources from its decorator; ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (``min_containers=1``).
+
+A run name is a run: each job trains in ``/checkpoints/<run>/<domain>`` on the ``nsm-checkpoints``
+volume, commits the volume every ``checkpoint_every`` epochs, on a failure and when its container
+exits, and resumes from the newest committed checkpoint. So a retried attempt, in a fresh
+container, continues where the last one stopped, and running the same command again continues the
+run (a new ``--run`` name starts afresh). Each entry point prints the summary table, writes it to
+``runs/cloud/<run>/summary.json`` here, and returns it, failed jobs included with their cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import modal
+
+from nsm.cloud.jobs import cloud_run_config, default_run_name, parse_domains, point_label, sweep_points
+from nsm.cloud.outcomes import collect, gather
+from nsm.cloud.plan import cloud_profile, result_wait_s
+from nsm.config import CLOUD, DEFAULT_PROFILE, DOMAINS
+from nsm.runners.summary import format_summary
+
+PROFILE = os.environ.get("NSM_CLOUD_PROFILE", DEFAULT_PROFILE)
+KEEP_WARM = os.environ.get("NSM_CLOUD_KEEP_WARM") == "1"
+SETTINGS = cloud_profile(PROFILE)
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def pinned_requirements() -> list[str]:
+    """The project's dependencies and its ``gpu`` extra, exactly as pyproject.toml pins them."""
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["gpu"]]
+
+
+# The container's Python is this one's: configs, results and exceptions travel between them pickled.
+image = modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+if modal.is_local():  # the image is built from here; inside a container pyproject.toml is not there
+    # torch==2.13.0 from PyPI on Linux x86-64 is the CUDA build: the same pin gives the GPU wheel.
+    image = image.pip_install(*pinned_requirements())
+image = image.add_local_python_source("nsm")  # /root/nsm: `import nsm` works in the container
+
+# The code reaches the container once, through the image (not also as the entry point's package).
+app = modal.App(CLOUD.app_name, include_source=False)
+volume = modal.Volume.from_name(CLOUD.volume, create_if_missing=True)
+
+
+def commit_volume(reason: str) -> None:
+    """Make the files written so far durable: a retry, a rerun or a download sees only committed
+    files. A no-op outside a container (``.local()`` runs), where no volume is mounted."""
+    if modal.is_local():
+        return
+    print(f"committing the volume: {reason}", flush=True)
+    volume.commit()
+
+
+def reload_volume() -> None:
+    """See the files other containers (an earlier attempt) committed; a no-op outside a container."""
+    if not modal.is_local():
+        volume.reload()
+
+
+@app.cls(
+    image=image,
+    gpu=SETTINGS.gpu if isinstance(SETTINGS.gpu, str) else list(SETTINGS.gpu),  # a list: tried in order
+    cpu=CLOUD.cpu,
+    memory=CLOUD.memory_mib,
+    timeout=int(SETTINGS.timeout_minutes * 60),  # per attempt
+    retries=modal.Retries(max_retries=SETTINGS.retries, backoff_coefficient=1.0, initial_delay=CLOUD.retry_delay_s),
+    volumes={CLOUD.volume_mount: volume},
+    enable_memory_snapshot=True,
+    min_containers=1 if KEEP_WARM else None,
+    env={"NSM_CLOUD_PROFILE": PROFILE, "NSM_CLOUD_KEEP_WARM": "1" if KEEP_WARM else "0"},  # same decorator there
+)
+class Trainer:
+    """Runs one job (a run configuration from :mod:`nsm.cloud.jobs`) per call of :meth:`train`."""
+
+    @modal.enter(snap=True)
+    def import_training_code(self) -> None:
+        """The heavy imports (torch, PyG, the models and data generators), once: the memory snapshot
+        keeps them for later cold starts. CPU only: touching CUDA here would spoil the snapshot."""
+        from nsm.job import run_job
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # the trainer's first-batch shapes, epochs
+        self.run_job = run_job
+
+    @modal.enter(snap=False)
+    def set_up_device(self) -> None:
+        """After a snapshot restore, with the GPU attached: the device (CUDA required in a
+        container, where a CPU fallback would be a silent waste), TF32 matmuls."""
+        import torch
+
+        from nsm.job import resolve_device
+        from nsm.training.gpu import enable_tf32
+
+        self.device = resolve_device("auto" if modal.is_local() else "cuda")
+        if self.device.type == "cuda":
+            enable_tf32()
+            print(f"GPU: {torch.cuda.get_device_name(self.device)}", flush=True)
+
+    @modal.exit()
+    def flush_checkpoints(self) -> None:
+        """Whenever the container stops (done, failed, preempted, timed out): commit the volume."""
+        commit_volume("container exit")
+
+    @modal.method()
+    def train(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Train ``config``'s job, resuming from its newest committed checkpoint; return its results."""
+        reload_volume()
+        every = config["checkpoint_every"]
+
+        def commit_checkpoint(epoch: int, train_metrics: dict, val_metrics: dict) -> None:
+            if (epoch + 1) % every == 0:  # the trainer has just written latest.pt
+                commit_volume(f"checkpoint after epoch {epoch}")
+
+        try:
+            results = self.run_job(dict(config, device=self.device.type), on_epoch_end=commit_checkpoint)
+        except BaseException:  # a preemption arrives as KeyboardInterrupt: keep its checkpoints too
+            # The trainer has saved error.pt (the state at the failure) and run_job results.json.
+            commit_volume("after a failure")
+            raise
+        commit_volume("job done")
+        return results
+
+
+def _domain_configs(run: str, domains: str) -> dict[str, dict[str, Any]]:
+    return {domain: cloud_run_config(domain, PROFILE, run) for domain in parse_domains(domains)}
+
+
+def _spawn_and_collect(run: str, domains: str) -> dict[str, Any]:
+    run = run or default_run_name(PROFILE)
+    calls = {domain: Trainer().train.spawn(config) for domain, config in _domain_configs(run, domains).items()}
+    return _finish(run, collect(calls, wait_s=result_wait_s(SETTINGS)))
+
+
+def _map(run: str, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    results = Trainer().train.map(list(configs.values()), return_exceptions=True)
+    return _finish(run, gather(configs, results))
+
+
+def _finish(run: str, summary: dict[str, Any]) -> dict[str, Any]:
+    from nsm.job import write_json
+
+    path = Path(CLOUD.local_dir, run, "summary.json")
+    write_json(path, summary)
+    print(format_summary(summary))
+    print(f"summary: {path}; checkpoints and results: nsm cloud download {run}")
+    return summary
+
+
+@app.local_entrypoint()
+def validate_all(run: str = "", domains: str = ",".join(DOMAINS)) -> dict[str, Any]:
+    """Every domain at once: one spawned job each, each collected with its own timeout and error
+    handling, so the summary (and the return value) keeps every result that came back."""
+    return _spawn_and_collect(run, domains)
+
+
+@app.local_entrypoint()
+def train(domain: str = "planning", run: str = "") -> dict[str, Any]:
+    """One domain."""
+    return _spawn_and_collect(run, domain)
+
+
+@app.local_entrypoint()
+def train_all(run: str = "", domains: str = ",".join(DOMAINS)) -> dict[str, Any]:
+    """Every domain through one ``.map``: failed jobs come back as exceptions, in the summary."""
+    run = run or default_run_name(PROFILE)
+    return _map(run, _domain_configs(run, domains))
+
+
+@app.local_entrypoint()
+def sweep(domain: str = "planning", seed: str = "", lr: str = "", batch_size: str = "",
+          run: str = "") -> dict[str, Any]:
+    """Every combination of the comma-separated values, one container each through ``.map``: as
+    many GPUs at once as there are points. Each point trains in <run>/<domain>/<point>."""
+    run = run or default_run_name(PROFILE, sweep_domain=domain)
+    points = sweep_points(seed=seed, lr=lr, batch_size=batch_size)
+    return _map(run, {point_label(point): cloud_run_config(domain, PROFILE, run, point=point) for point in points})

@@ -1,0 +1,145 @@
+"""``nsm cloud ...``: the Modal app's entry points, with the cost plan first, and the way back.
+
+    nsm cloud plan       GPU, timeout, attempts, GPU-hours and cost of each job (no Modal account needed)
+    nsm cloud validate   every domain, spawned at once          (modal run -m nsm.cloud.app::validate_all)
+    nsm cloud train      one domain                              (::train)
+    nsm cloud train-all  every domain through one .map           (::train_all)
+    nsm cloud sweep      seeds or hyperparameters through .map  (::sweep)
+    nsm cloud download   copy a run's directory from the checkpoint volume
+
+The launching commands print the plan, run ``modal run`` with the profile in the environment (the
+app reads it at import) and exit 1 when a job failed, like ``nsm validate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from nsm.cloud.jobs import default_run_name, parse_domains, point_label, sweep_points
+from nsm.cloud.plan import format_plan
+from nsm.config import CLOUD, CLOUD_PROFILES, DEFAULT_PROFILE, DOMAINS
+from nsm.errors import NSMError
+
+NEEDS_MODAL = "the cloud commands need Modal: pip install -e .[cloud], then `modal setup` once"
+
+
+def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
+    cloud = commands.add_parser(
+        "cloud", help="run on Modal GPUs: plan, validate, train, train-all, sweep, download",
+        description="Run NSM's jobs on Modal GPUs (the same job function as locally). Setup: "
+                    "pip install -e .[cloud]; modal setup. `nsm cloud plan` shows what a run costs first.",
+    )
+    actions = cloud.add_subparsers(dest="cloud_command", required=True, metavar="ACTION")
+    profiles = "; ".join(f"{name}: {', '.join([p.gpu] if isinstance(p.gpu, str) else p.gpu)}, "
+                         f"{p.timeout_minutes:g} min per attempt, {p.retries} retries"
+                         for name, p in CLOUD_PROFILES.items())
+
+    def add_profile(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--profile", choices=list(CLOUD_PROFILES), default=DEFAULT_PROFILE,
+                            help=f"run size and GPU settings, nsm/config.py (default {DEFAULT_PROFILE}). {profiles}")
+        parser.add_argument("--keep-warm", action="store_true",
+                            help="keep one container up while the app runs (min_containers=1): instant starts "
+                                 "during a development sprint, billed even when idle (see the plan)")
+
+    def add_launch(parser: argparse.ArgumentParser, entry: str) -> None:
+        parser.set_defaults(entry=entry)
+        parser.epilog = (f"Prints the plan, then runs `modal run -m nsm.cloud.app::{entry}`; writes "
+                         f"{CLOUD.local_dir}/RUN/summary.json and exits 1 if a job failed.")
+        add_profile(parser)
+        parser.add_argument("--run", help="the run's name: its directory on the volume. The same name continues "
+                                          "the run; a new one starts afresh (default: the profile's name)")
+        parser.add_argument("--interactive", action="store_true",
+                            help="modal run -i: this terminal is attached to the containers, so a breakpoint() "
+                                 "or modal.interact() in the code opens a live shell there")
+
+    plan = actions.add_parser("plan", help="cost and GPU-hours of each job, before spending anything",
+                              description="Print each job's GPU type, timeout per attempt, attempts, expected "
+                                          "and worst-case GPU-hours and cost, from nsm/config.py.")
+    add_profile(plan)
+    plan.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated jobs to plan (default all)")
+
+    def add_domains_launcher(name: str, entry: str, help_text: str) -> None:
+        parser = actions.add_parser(name, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]}.")
+        add_launch(parser, entry)
+        parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated subset (default all)")
+
+    add_domains_launcher("validate", "validate_all", "every domain, spawned at once, collected one by one")
+    train = actions.add_parser("train", help="one domain", description="Train one domain on Modal.")
+    add_launch(train, "train")
+    train.add_argument("--domain", required=True, choices=DOMAINS)
+    add_domains_launcher("train-all", "train_all", "every domain through one .map")
+
+    sweep = actions.add_parser("sweep", help="seeds or hyperparameters, one GPU per point",
+                               description="Train every combination of the comma-separated values, one container "
+                                           "each (.map): e.g. --seed 0,1,2 --lr 1e-3,3e-4 is six jobs.")
+    add_launch(sweep, "sweep")
+    sweep.add_argument("--domain", required=True, choices=DOMAINS)
+    sweep.add_argument("--seed", default="", help="comma-separated seeds")
+    sweep.add_argument("--lr", default="", help="comma-separated learning rates")
+    sweep.add_argument("--batch-size", default="", help="comma-separated batch sizes")
+
+    download = actions.add_parser("download", help="copy a run's checkpoints and results from the volume",
+                                  description="Copy RUN's directory from the checkpoint volume to DIR/RUN; "
+                                              "then `nsm eval --run-dir DIR/RUN/<domain>` works on it.")
+    download.add_argument("run", metavar="RUN", help="the run's name (its directory on the volume)")
+    download.add_argument("--to", metavar="DIR", default=CLOUD.local_dir,
+                          help=f"where to put it (default {CLOUD.local_dir})")
+
+
+def run_cloud(args: argparse.Namespace) -> int:
+    if args.cloud_command == "plan":
+        print(format_plan(args.profile, parse_domains(args.domains), args.keep_warm))
+        return 0
+    if importlib.util.find_spec("modal") is None:
+        raise NSMError(NEEDS_MODAL)
+    if args.cloud_command == "download":
+        return download(args.run, args.to)
+    return launch(args)
+
+
+def launch(args: argparse.Namespace) -> int:
+    """Print the plan, ``modal run`` the entry point, exit 1 if a job failed."""
+    if args.entry == "sweep":
+        points = sweep_points(seed=args.seed, lr=args.lr, batch_size=args.batch_size)
+        jobs = [point_label(point) for point in points]
+        run = args.run or default_run_name(args.profile, sweep_domain=args.domain)
+        options = {"domain": args.domain, "seed": args.seed, "lr": args.lr, "batch-size": args.batch_size}
+    elif args.entry == "train":
+        jobs, run, options = [args.domain], args.run or default_run_name(args.profile), {"domain": args.domain}
+    else:
+        jobs, run, options = parse_domains(args.domains), args.run or default_run_name(args.profile), \
+            {"domains": args.domains}
+    print(format_plan(args.profile, jobs, args.keep_warm), flush=True)
+    command = [sys.executable, "-m", "modal", "run", *(["-i"] if args.interactive else []),
+               "-m", f"nsm.cloud.app::{args.entry}", "--run", run]
+    for option, value in options.items():
+        if value:
+            command += [f"--{option}", value]
+    env = dict(os.environ, NSM_CLOUD_PROFILE=args.profile, NSM_CLOUD_KEEP_WARM="1" if args.keep_warm else "0")
+    returncode = subprocess.run(command, env=env).returncode
+    if returncode != 0:
+        return returncode
+    summary = json.loads(Path(CLOUD.local_dir, run, "summary.json").read_text())
+    return 0 if all(result["status"] == "success" for result in summary.values()) else 1
+
+
+def download(run: str, to: str) -> int:
+    import modal
+    import modal.exception
+
+    from nsm.cloud.volume import copy_run
+
+    try:
+        written = copy_run(modal.Volume.from_name(CLOUD.volume), run, to)
+    except modal.exception.AuthError:
+        raise NSMError("Modal does not know you yet: run `modal setup` once") from None
+    except modal.exception.Error as exc:
+        raise NSMError(f"Modal could not read the volume {CLOUD.volume!r}: {type(exc).__name__}: {exc}") from None
+    print(f"{len(written)} files in {Path(to, run)}; evaluate one with: nsm eval --run-dir {Path(to, run)}/<domain>")
+    return 0

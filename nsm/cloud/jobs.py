@@ -1,0 +1,84 @@
+"""Each cloud job's run configuration: the local one (:func:`nsm.config.make_run_config`), placed.
+
+    run_dir      <volume>/<run>/<domain>, or <volume>/<run>/<domain>/<point> in a sweep: one
+                 directory per run name and domain, where a retried attempt (or a rerun of the same
+                 command) finds the checkpoints committed before it and resumes from them
+    data_root    ``data_cache``, relative: in the container its own disk (a dataset is generated in
+                 seconds and cached); for a downloaded run, the local cache, so ``nsm eval`` works on it
+    num_workers  DataLoader worker processes for the reserved CPU cores, or 0 for a small dataset
+    num_threads  the training process's torch threads (a container sees all of its host's cores)
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import PurePosixPath
+from typing import Any
+
+from nsm.config import CLOUD, DOMAINS, make_run_config
+from nsm.errors import NSMError
+
+# What a sweep can vary, with how to read one value of it.
+SWEEPABLE = {"seed": int, "lr": float, "batch_size": int}
+
+
+def default_run_name(profile: str, sweep_domain: str | None = None) -> str:
+    """The run a command continues unless told another (like ``runs/<domain>`` locally): one per
+    profile, and one per profile and domain for sweeps."""
+    return f"{profile}-sweep-{sweep_domain}" if sweep_domain else profile
+
+
+def parse_domains(text: str) -> list[str]:
+    """``"planning,kg"`` -> ``["planning", "kg"]``; NSMError for an unknown or missing domain."""
+    domains = [name.strip() for name in text.split(",") if name.strip()]
+    if not domains or not set(domains) <= set(DOMAINS):
+        raise NSMError(f"domains must be a comma-separated subset of {','.join(DOMAINS)}, got {text!r}")
+    return domains
+
+
+def cloud_run_config(domain: str, profile: str, run: str, *, point: dict[str, Any] | None = None,
+                     volume_dir: str = CLOUD.volume_mount) -> dict[str, Any]:
+    """The configuration of one cloud job: ``domain`` at ``profile`` size, in run ``run``, with a
+    sweep ``point``'s settings (e.g. ``{"seed": 1, "lr": 3e-4}``) when given. It always resumes:
+    a run name is a run."""
+    from nsm.data import DATASET_SIZE_ARGUMENT  # here, not at the top: the app imports this module light
+
+    run_dir = PurePosixPath(volume_dir, run, domain)
+    if point:
+        run_dir /= point_label(point)
+    config = make_run_config(domain, profile, run_dir=str(run_dir), data_root="data_cache", resume=True,
+                             **(point or {}))
+    samples = config["data"][DATASET_SIZE_ARGUMENT[domain]]
+    # Worker processes pay off once there is enough data to keep them busy; below that the
+    # training process assembles batches faster itself (the seed's advice for small datasets).
+    config["num_workers"] = CLOUD.loader_workers if samples >= CLOUD.min_samples_for_workers else 0
+    config["num_threads"] = CLOUD.torch_threads
+    return config
+
+
+def sweep_points(**values: str) -> list[dict[str, Any]]:
+    """Every combination of comma-separated values, e.g. ``sweep_points(seed="0,1", lr="1e-3,3e-4")``
+    gives four points; an empty string leaves that setting at the profile's value.
+
+    Raises:
+        NSMError: an unknown setting, a value that is not a number, or nothing to sweep.
+    """
+    axes = {}
+    for name, text in values.items():
+        if name not in SWEEPABLE:
+            raise NSMError(f"cannot sweep {name!r}; choose from {', '.join(SWEEPABLE)}")
+        if not text:
+            continue
+        try:
+            axes[name] = [SWEEPABLE[name](item) for item in text.split(",")]
+        except ValueError:
+            raise NSMError(f"--{name.replace('_', '-')} takes comma-separated numbers, got {text!r}") from None
+    if not axes:
+        raise NSMError(f"nothing to sweep: give comma-separated values for at least one of {', '.join(SWEEPABLE)}")
+    return [dict(zip(axes, combination)) for combination in itertools.product(*axes.values())]
+
+
+def point_label(point: dict[str, Any]) -> str:
+    """A sweep point's name, also its directory: ``seed1-lr0.0003``."""
+    return "-".join(f"{name}{value:g}" if isinstance(value, float) else f"{name}{value}"
+                    for name, value in point.items())

@@ -1,0 +1,330 @@
+"""The Modal layer without a Modal account: the real app, its Trainer class run in-process through
+``.local()``, its entry points with spawn/map served in-process, the plan, failures, download."""
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import modal
+import modal.exception
+import pytest
+import torch
+from modal._partial_function import _find_callables_for_obj, _PartialFunctionFlags
+from modal.volume import FileEntry, FileEntryType
+
+import nsm.cloud.app as cloud_app
+import nsm.job
+from nsm.cli import main
+from nsm.cloud.jobs import cloud_run_config, point_label, sweep_points
+from nsm.cloud.outcomes import REMEDIES, classify
+from nsm.cloud.plan import attempts, container_price_per_hour, gpu_choices, plan_jobs
+from nsm.cloud.volume import copy_run
+from nsm.config import CLOUD, CLOUD_PROFILES, DOMAINS, PROFILES
+from nsm.errors import NSMError
+from nsm.runners.summary import format_summary
+from nsm.training.gpu import LOW_UTILISATION_PCT, GPUMonitor, gpu_summary
+from nsm.training.trainer import NSMTrainer
+
+# .local() says the volume is not mounted here; commits are no-ops locally, which is the point.
+pytestmark = pytest.mark.filterwarnings("ignore:The Trainer.train function is executing locally")
+
+
+@pytest.fixture
+def commits(monkeypatch):
+    """Every volume commit the app asks for, by reason (the real commit is a no-op here)."""
+    reasons = []
+    real_commit = cloud_app.commit_volume
+
+    def spy(reason):
+        reasons.append(reason)
+        real_commit(reason)
+
+    monkeypatch.setattr(cloud_app, "commit_volume", spy)
+    return reasons
+
+
+def quick_config(tmp_path, domain="planning", run="test", **overrides):
+    config = cloud_run_config(domain, "quick", run, volume_dir=str(tmp_path / "volume"))
+    # One torch thread, as for every test here (the container's two would fight over a busy CPU).
+    return dict(config, data_root=str(tmp_path / "data"), num_threads=1, **overrides)
+
+
+def run_exit_hooks(trainer):
+    """What a container does when it stops (modal/_runtime/user_code_imports.py): call its @modal.exit methods."""
+    for hook in _find_callables_for_obj(trainer._cached_user_cls_instance(), _PartialFunctionFlags.EXIT).values():
+        hook()
+
+
+def test_app_defines_the_trainer_and_entry_points():
+    for name in ("validate_all", "train", "train_all", "sweep"):
+        assert getattr(cloud_app, name).app is cloud_app.app  # local entry points of this app
+    assert isinstance(cloud_app.Trainer, modal.Cls)
+    # The image pins what the installed project requires (its core dependencies), read from pyproject.toml.
+    core = [req for req in importlib.metadata.requires("nsm") if "extra ==" not in req]
+    assert set(core) <= set(cloud_app.pinned_requirements())
+    assert "torch==2.13.0" in cloud_app.pinned_requirements()
+
+
+def test_modal_cli_lists_the_entry_points_without_an_account(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MODAL_")}
+    env["HOME"] = str(tmp_path)  # no ~/.modal.toml: no account at all
+    listing = subprocess.run([sys.executable, "-m", "modal", "run", "-m", "nsm.cloud.app", "--help"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    for name in ("validate_all", "train_all", "train", "sweep", "Trainer.train"):
+        assert f"- {name} / app.{name}" in listing.stdout + listing.stderr
+    sweep_help = subprocess.run([sys.executable, "-m", "modal", "run", "-m", "nsm.cloud.app::sweep", "--help"],
+                                capture_output=True, text=True, env=env, timeout=120)
+    assert sweep_help.returncode == 0, sweep_help.stderr
+    assert all(option in sweep_help.stdout for option in ("--domain", "--seed", "--lr", "--batch-size", "--run"))
+
+
+def test_train_commits_every_n_epochs_and_on_exit(tmp_path, commits):
+    config = quick_config(tmp_path, epochs=4, checkpoint_every=2)
+    trainer = cloud_app.Trainer()
+    results = trainer.train.local(config)
+    assert results["status"] == "success" and results["epochs_run"] == config["epochs"]
+    assert results["gpu"] is None  # a CPU run: no GPU metrics in the history or the results
+    expected = [f"checkpoint after epoch {epoch}" for epoch in range(config["epochs"])
+                if (epoch + 1) % config["checkpoint_every"] == 0]
+    assert commits == [*expected, "job done"]
+    run_exit_hooks(trainer)
+    assert commits[-1] == "container exit"
+    state = torch.load(tmp_path / "volume" / "test" / "planning" / "latest.pt", weights_only=True)
+    assert state["epoch"] == config["epochs"] - 1
+
+
+def test_a_second_call_resumes_from_the_first_calls_checkpoint(tmp_path, commits):
+    first = cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=2))
+    assert first["epochs_run"] == 2
+    commits.clear()
+    # A fresh Trainer, as a retried attempt gets a fresh container.
+    second = cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=3))
+    assert second["epochs_run"] == 3
+    assert commits == ["checkpoint after epoch 2", "job done"]  # only the third epoch was trained
+    history = json.loads((tmp_path / "volume" / "test" / "planning" / "history.json").read_text())
+    assert [epoch["epoch"] for epoch in history["train"]] == [0, 1, 2]
+
+
+def test_a_failure_saves_error_pt_commits_and_is_named(tmp_path, commits, monkeypatch):
+    train_epoch = NSMTrainer._train_epoch
+
+    def out_of_memory_in_epoch_1(self, loader, epoch, task_type):
+        if epoch == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return train_epoch(self, loader, epoch, task_type)
+
+    monkeypatch.setattr(NSMTrainer, "_train_epoch", out_of_memory_in_epoch_1)
+    with pytest.raises(torch.OutOfMemoryError) as raised:
+        cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=3))
+    assert commits == ["checkpoint after epoch 0", "after a failure"]
+    run_dir = tmp_path / "volume" / "test" / "planning"
+    assert torch.load(run_dir / "error.pt", weights_only=True)["failed_epoch"] == 1
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "failed"
+    failure = classify(raised.value)
+    assert failure.cause == "out-of-memory" and "batch_size" in str(failure)
+
+
+class InProcessCall:
+    """A spawned call whose result is computed, in this process, when asked for."""
+
+    def __init__(self, function, args):
+        self.function, self.args = function, args
+
+    def get(self, timeout=None):
+        return self.function.local(*self.args)
+
+
+def in_process_map(function, inputs, return_exceptions=False):
+    for item in inputs:
+        try:
+            yield function.local(item)
+        except Exception as exc:
+            if not return_exceptions:
+                raise
+            yield exc
+
+
+def test_entry_points_keep_the_other_domains_when_one_job_raises(tmp_path, monkeypatch, commits, capsys):
+    monkeypatch.chdir(tmp_path)  # the local summary goes to runs/cloud/<run>/ here
+    monkeypatch.setattr(cloud_app, "PROFILE", "quick")
+
+    def config_here(domain, profile, run, **kwargs):
+        return dict(cloud_run_config(domain, profile, run, volume_dir=str(tmp_path / "volume"), **kwargs),
+                    data_root=str(tmp_path / "data"), num_threads=1)
+
+    monkeypatch.setattr(cloud_app, "cloud_run_config", config_here)
+    monkeypatch.setattr(modal.functions.Function, "spawn", lambda self, *args: InProcessCall(self, args))
+    monkeypatch.setattr(modal.functions.Function, "map", in_process_map)
+    build_datasets = nsm.job.build_datasets
+
+    def kg_breaks(config, *args, **kwargs):
+        if config["domain"] == "kg":
+            raise RuntimeError("shape mismatch in the kg job")
+        return build_datasets(config, *args, **kwargs)
+
+    monkeypatch.setattr(nsm.job, "build_datasets", kg_breaks)
+
+    summary = cloud_app.validate_all(run="demo", domains=",".join(DOMAINS))
+    assert [summary[domain]["status"] for domain in DOMAINS] == ["success", "success", "failed"]
+    for domain in ("planning", "causal"):
+        assert "accuracy" in summary[domain]["test_metrics"]
+    assert summary["kg"]["cause"] == "exception" and "RuntimeError: shape mismatch" in summary["kg"]["error"]
+    assert summary["kg"]["remedy"] == REMEDIES["exception"]
+    assert json.loads((tmp_path / "runs/cloud/demo/summary.json").read_text()) == summary
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("kg: FAILED, exception (RuntimeError: shape mismatch") for line in out)  # as it came
+    assert any(line.split()[:2] == ["kg", "FAILED"] for line in out)  # and in the summary table
+
+    # The same run through .map: finished domains resume past their last epoch and only re-evaluate.
+    commits.clear()
+    again = cloud_app.train_all(run="demo", domains=",".join(DOMAINS))
+    assert [again[domain]["status"] for domain in DOMAINS] == ["success", "success", "failed"]
+    assert again["planning"]["test_metrics"] == summary["planning"]["test_metrics"]
+    assert not any(reason.startswith("checkpoint") for reason in commits)
+
+
+def test_failures_are_named_with_cause_and_remedy():
+    cases = {
+        modal.exception.FunctionTimeoutError("Function timed out after 1200 s"): "timeout",
+        modal.exception.TimeoutError(): "timeout",
+        modal.exception.InternalFailure("worker preempted"): "preempted",
+        modal.exception.InputCancellation("Input was cancelled by user"): "preempted",
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB"): "out-of-memory",
+        RuntimeError("CUDA error: out of memory"): "out-of-memory",
+        ValueError("logits has shape [32, 1], expected [32, 2]"): "exception",
+    }
+    for exc, cause in cases.items():
+        failure = classify(exc)
+        assert failure.cause == cause, exc
+        assert str(failure).startswith(cause) and str(failure).endswith(REMEDIES[cause])
+        assert type(exc).__name__ in failure.detail
+    assert "no result in time" in classify(modal.exception.TimeoutError()).detail
+
+
+def test_profiles_pin_the_gpu_and_size_timeouts_per_attempt():
+    assert CLOUD_PROFILES["production"].gpu == "A100-40GB"  # exactly: never silently the 80 GB card
+    dev_gpus = gpu_choices(CLOUD_PROFILES["dev"])
+    assert len(dev_gpus) > 1 and container_price_per_hour(dev_gpus[0]) < container_price_per_hour(dev_gpus[-1])
+    assert CLOUD_PROFILES["production"].retries < CLOUD_PROFILES["dev"].retries
+    assert CLOUD_PROFILES["production"].timeout_minutes > CLOUD_PROFILES["dev"].timeout_minutes
+    for name, profile in CLOUD_PROFILES.items():
+        assert name in PROFILES
+        assert 1.5 <= profile.timeout_minutes / profile.expected_minutes <= 2.0, name
+
+
+def test_plan_costs_follow_from_the_config(capsys):
+    for name, profile in CLOUD_PROFILES.items():
+        for plan in plan_jobs(name, list(DOMAINS)):
+            assert plan.attempts == attempts(profile) == 1 + profile.retries
+            assert plan.worst_gpu_hours == pytest.approx(plan.attempts * profile.timeout_minutes / 60)
+            assert plan.expected_gpu_hours == pytest.approx(profile.expected_minutes / 60)
+            assert plan.expected_cost == pytest.approx(plan.expected_gpu_hours * container_price_per_hour(plan.gpus[0]))
+            assert plan.worst_cost >= plan.worst_gpu_hours * container_price_per_hour(plan.gpus[0])
+
+    assert main(["cloud", "plan", "--profile", "dev", "--domains", "planning,kg", "--keep-warm"]) == 0
+    out = capsys.readouterr().out
+    rows = {cells[0]: cells for cells in map(str.split, out.splitlines()) if cells[:1] in (["planning"], ["total"])}
+    plans = plan_jobs("dev", ["planning", "kg"])
+    assert rows["planning"][1] == "|".join(gpu_choices(CLOUD_PROFILES["dev"]))
+    assert float(rows["total"][-1]) == pytest.approx(sum(p.worst_cost for p in plans), abs=0.01)
+    assert float(rows["total"][-2]) == pytest.approx(sum(p.expected_cost for p in plans), abs=0.01)
+    first_choice = gpu_choices(CLOUD_PROFILES["dev"])[0]
+    assert f"ON, one idle container adds ${container_price_per_hour(first_choice):.2f} per hour" in out
+
+
+def test_cloud_commands_without_modal_say_how_to_install(monkeypatch, capsys):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "modal" else
+                        find_spec(name, *args))
+    assert main(["cloud", "download", "dev"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install -e .[cloud]" in err
+    assert main(["cloud", "plan", "--profile", "quick"]) == 0  # the plan needs no Modal
+
+
+def test_cloud_launchers_run_the_entry_point_with_the_profile_and_report_failures(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    launched = []
+
+    def modal_run(command, env):  # `modal run` needs an account: write what the entry point would
+        launched.append((command, env))
+        run = command[command.index("--run") + 1]
+        summary = tmp_path / CLOUD.local_dir / run / "summary.json"
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps({"seed0": {"status": "success"}, "seed1": {"status": "failed"}}))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", modal_run)
+    assert main(["cloud", "sweep", "--profile", "production", "--domain", "kg", "--seed", "0,1", "--keep-warm"]) == 1
+    (command, env), = launched
+    assert command[1:6] == ["-m", "modal", "run", "-m", "nsm.cloud.app::sweep"]
+    assert command[command.index("--seed") + 1] == "0,1" and command[command.index("--domain") + 1] == "kg"
+    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "1"
+    out = capsys.readouterr().out
+    assert "seed0" in out and "seed1" in out and "A100-40GB" in out  # the plan came first
+
+
+def test_cloud_run_configs_place_runs_on_the_volume_and_size_loader_workers():
+    dev = cloud_run_config("planning", "dev", "r1")
+    assert dev["run_dir"] == f"{CLOUD.volume_mount}/r1/planning" and dev["resume"] is True
+    assert dev["data_root"] == "data_cache"  # relative: the container's disk, or the local cache after a download
+    assert dev["num_workers"] == (CLOUD.loader_workers if dev["data"]["num_problems"] >= CLOUD.min_samples_for_workers
+                                  else 0)
+    production = cloud_run_config("kg", "production", "r1")
+    assert production["num_workers"] == CLOUD.loader_workers > 0 and production["num_threads"] == CLOUD.torch_threads
+    assert CLOUD.loader_workers + CLOUD.torch_threads == int(CLOUD.cpu)
+
+    points = sweep_points(seed="0,1,2", lr="1e-3,3e-4", batch_size="")
+    assert len(points) == 6 and len({point_label(point) for point in points}) == 6
+    config = cloud_run_config("causal", "dev", "s", point=points[-1])
+    assert config["seed"] == 2 and config["lr"] == 3e-4
+    assert config["run_dir"].endswith(f"/s/causal/{point_label(points[-1])}")
+    for bad in ({"seed": "0,x"}, {"seed": ""}, {"epochs": "1,2"}):
+        with pytest.raises(NSMError):
+            sweep_points(**bad)
+
+
+class FakeVolume:
+    """The two modal.Volume methods a download uses, over a dict of path -> bytes."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def listdir(self, path, recursive=False):
+        return [FileEntry(path=name, type=FileEntryType.FILE, mtime=0, size=len(data))
+                for name, data in self.files.items() if name.startswith(path.rstrip("/") + "/")]
+
+    def read_file(self, path):
+        data = self.files[path]
+        yield from (data[i:i + 3] for i in range(0, len(data), 3))
+
+
+def test_download_copies_one_run_from_the_volume(tmp_path):
+    files = {"dev/planning/latest.pt": b"checkpoint bytes", "dev/planning/results.json": b'{"status": "success"}',
+             "dev/kg/history.json": b"{}", "dev-sweep-kg/kg/seed0/latest.pt": b"another run"}
+    written = copy_run(FakeVolume(files), "dev", tmp_path)
+    assert sorted(written) == sorted(tmp_path / name for name in files if name.startswith("dev/"))
+    for name in files:
+        assert (tmp_path / name).exists() == name.startswith("dev/")
+    assert (tmp_path / "dev/planning/latest.pt").read_bytes() == files["dev/planning/latest.pt"]
+    with pytest.raises(NSMError, match="not on the volume"):
+        copy_run(FakeVolume(files), "production", tmp_path)
+    with pytest.raises(NSMError):
+        copy_run(FakeVolume(files), "../dev", tmp_path)
+
+
+def test_gpu_summary_warns_when_the_gpu_waits_for_data():
+    cpu = torch.device("cpu")
+    with GPUMonitor(cpu) as monitor:
+        pass
+    assert monitor.metrics() == {}  # off CUDA the monitor records nothing
+    assert gpu_summary([{"total_loss": 1.0}], cpu) is None
+    busy = gpu_summary([{"gpu_util": 92.0, "gpu_mem_peak_gib": 3.0}, {"gpu_util": 96.0, "gpu_mem_peak_gib": 3.5}], cpu)
+    assert busy == {"mem_peak_gib": 3.5, "util_mean": 94.0}
+    idle = gpu_summary([{"gpu_util": 30.0, "gpu_mem_peak_gib": 1.0}, {"gpu_util": 50.0, "gpu_mem_peak_gib": 1.0}], cpu)
+    assert idle["util_mean"] == 40.0 < LOW_UTILISATION_PCT and "num_workers" in idle["warning"]
+    result = {"status": "success", "test_metrics": {"accuracy": 0.9}, "gpu": idle}
+    assert f"WARNING: kg: {idle['warning']}" in format_summary({"kg": result}).splitlines()
