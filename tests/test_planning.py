@@ -169,10 +169,17 @@ def test_fact_nodes_are_the_whole_universe(datasets):
         assert kinds["on_fact"] == kinds["block"] ** 2 and kinds["clear_fact"] == kinds["block"]
 
 
-def test_node_features_say_type_and_level_only(datasets):
+def test_node_features_say_type_level_and_plan_position_only(datasets):
     data, _ = datasets["val"][0]
-    meaningful = PLANNING_SCHEMA.min_feature_dim
-    assert torch.all(data.x[:, :meaningful].sum(1) == 2) and data.x[:, meaningful:].abs().sum() == 0
+    sample = datasets["val"].samples[0]
+    one_hots = PLANNING_SCHEMA.min_feature_dim - 1
+    assert torch.all(data.x[:, :one_hots].sum(1) == 2) and data.x[:, one_hots + 1:].abs().sum() == 0
+    steps = [name for name, kind in sample.node_types.items() if kind == "step"]
+    positions = data.x[:, one_hots]
+    step_ids = [list(sample.node_types).index(step) for step in steps]
+    # The i-th step (step1, step2, ... in plan order) carries i / MAX_STEPS; no other node has one.
+    assert positions[step_ids].tolist() == pytest.approx([i / MAX_STEPS for i in range(1, len(steps) + 1)])
+    assert positions.sum().item() == pytest.approx(sum(positions[step_ids].tolist()))
 
 
 def test_triples_hold_the_whole_problem():

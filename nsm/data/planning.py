@@ -27,7 +27,9 @@ Graph (:func:`problem_to_sample`). Fact nodes are the whole universe of ``on``/`
 facts over the problem's blocks, so their number depends on the block count alone and never
 on which facts the plan mentions; a step links to the very fact nodes it requires, adds and
 deletes, so "is this precondition true now?" is a question about one fact node and the steps
-touching it, and the ``before`` edges order those steps.
+touching it, and the ``before`` edges order those steps. A step node also carries its position
+in the plan as a number (``plan_position``, :math:`i / 8` for the i-th step), so that ordering two
+steps is a comparison of their features rather than a count of edges.
 
 ======  ============================  ==================================================
 level   nodes                         triples
@@ -76,6 +78,7 @@ PLANNING_SCHEMA = DomainSchema(
         "goal": 3,
     },
     num_relations=16,
+    extra_features=("plan_position",),  # steps only: i / MAX_STEPS for the i-th step
 )
 
 # A ground fact: ("on", block, support) or ("clear", block).
@@ -340,7 +343,10 @@ def problem_to_sample(problem: Problem) -> Sample:
             triples += [SemanticTriple(step, relation, fact_name(f), 1.0, 2) for f in facts]
     triples += [SemanticTriple(fact_name(f), "subgoal_of", "goal", 1.0, 3) for f in sorted(problem.goal)]
     label, reason = check_plan(problem)
-    return Sample(triples=triples, node_types=node_types, label=label, reason=reason)
+    # A step's place in the plan, as a number: "did this step come before that one?" is then a
+    # comparison, not a count of `before` edges (the order itself is in the triples already).
+    positions = {step: (i / MAX_STEPS,) for i, step in enumerate(steps, start=1)}
+    return Sample(triples=triples, node_types=node_types, label=label, reason=reason, extras=positions)
 
 
 def sample_to_problem(sample: Sample) -> Problem:

@@ -20,6 +20,7 @@ class PlanningTripleDataset(TripleDataset):
     """
 
     schema = PLANNING_SCHEMA
+    generator_version = 2  # 2: steps carry their plan position
 
     def __init__(self, root: str | os.PathLike, split: str = "train", num_problems: int = 1000, seed: int = 0,
                  node_feature_dim: int = 64):
