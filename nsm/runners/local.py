@@ -69,9 +69,9 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
     processes, threads = parallel_plan(len(configs))
     if max_processes:
         processes = min(processes, max_processes)
-    log(f"running {', '.join(configs)} in {processes} process(es) at a time, "
-        f"{threads} torch thread(s) each")
     pending = sorted(configs.items(), key=lambda item: -expected_cost(item[1]))
+    log(f"running {', '.join(domain for domain, _ in pending)} (longest first) in {processes} process(es) "
+        f"at a time, {threads} torch thread(s) each")
     running: dict[str, tuple[subprocess.Popen, threading.Thread, dict[str, Any]]] = {}
     summary: dict[str, Any] = {}
     env = dict(os.environ, PYTHONUNBUFFERED="1")
