@@ -1,6 +1,7 @@
 """The `nsm` command and the job it runs, end to end on the `quick` profile."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,8 @@ import torch
 from nsm.cli import main
 from nsm.config import PROFILES, make_run_config
 from nsm.errors import NSMError
-from nsm.runners.local import parallel_plan, run_domains
+from nsm.job import load_run
+from nsm.runners.local import expected_cost, parallel_plan, run_domains
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,15 @@ def test_parallel_plan_never_oversubscribes():
     assert parallel_plan(3, cores=16) == (3, 5)
 
 
+def test_longest_jobs_start_first():
+    configs = {domain: make_run_config(domain) for domain in ("planning", "causal", "kg")}
+    costs = {domain: expected_cost(config) for domain, config in configs.items()}
+    assert costs["causal"] < costs["planning"] < costs["kg"]
+    # Twice the data, or twice the epochs, is twice the work.
+    assert expected_cost(make_run_config("causal", epochs=20)) == pytest.approx(2 * costs["causal"])
+    assert expected_cost(make_run_config("causal", data={"num_scenarios": 20000})) == pytest.approx(2 * costs["causal"])
+
+
 @pytest.mark.slow
 def test_train_then_eval(tmp_path, capsys, data_root):
     run_dir = tmp_path / "run"
@@ -86,11 +97,23 @@ def test_train_then_eval(tmp_path, capsys, data_root):
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"])
 
+
     # Asking for more epochs resumes where the run ended instead of starting over.
     assert main(["train", "--domain", "planning", "--profile", "quick", "--epochs", "3", "--run-dir",
                  str(run_dir), "--data-root", data_root]) == 0
     history = json.loads((run_dir / "history.json").read_text())
     assert [e["epoch"] for e in history["train"]] == [0, 1, 2]
+
+    # A moved run (e.g. downloaded from the cloud) is evaluated where it is now, at the temperature
+    # its weights were trained at, and its old directory is not recreated.
+    moved = tmp_path / "moved"
+    shutil.move(run_dir, moved)
+    _, _, model = load_run(moved)
+    assert model.temperature == history["train"][-1]["temperature"]
+    capsys.readouterr()
+    assert main(["eval", "--run-dir", str(moved)]) == 0
+    assert "accuracy" in json.loads(capsys.readouterr().out)
+    assert not run_dir.exists()
 
 
 @pytest.mark.slow
