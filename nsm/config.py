@@ -9,7 +9,7 @@ store, and what travels to a cloud container.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from nsm.errors import NSMError
@@ -60,8 +60,10 @@ class Profile:
     early_stopping_patience: int = 20
     checkpoint_every: int = 1
     log_interval: int = 50  # training steps between progress lines
-    temperature: dict[str, float] = field(default_factory=lambda: {
-        "initial_temp": 1.0, "final_temp": 0.3, "decay_rate": 0.9999, "warmup_epochs": 10})
+    # The semiring's temperature anneals from the first value to the second over every run, after a
+    # warm-up of this fraction of its epochs (see temperature_schedule).
+    temperature_range: tuple[float, float] = (1.0, 0.3)
+    temperature_warmup: float = 0.2
 
 
 PROFILES: dict[str, Profile] = {
@@ -152,12 +154,26 @@ CPU_PRICE_PER_CORE_SECOND = 0.0000131
 MEMORY_PRICE_PER_GIB_SECOND = 0.00000222
 
 
+def temperature_schedule(epochs: int, initial: float, final: float, warmup_fraction: float) -> dict[str, Any]:
+    """``TemperatureScheduler`` arguments that anneal τ from ``initial`` to ``final`` over a run of
+    ``epochs``: constant for the warm-up, then geometric, reaching ``final`` at the last epoch.
+
+    (The seed's 1.0 → 0.3 at a decay of 0.9999 per epoch would leave τ at 0.99 after 100 epochs:
+    a semiring that never sharpens. Tying the decay to the run's length makes the annealing real.)
+    """
+    warmup = round(warmup_fraction * epochs)
+    decay_epochs = epochs - 1 - warmup
+    decay_rate = (final / initial) ** (1 / decay_epochs) if decay_epochs > 0 else 1.0
+    return {"initial_temp": initial, "final_temp": final, "decay_rate": decay_rate, "warmup_epochs": warmup}
+
+
 def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: Any) -> dict[str, Any]:
     """The complete configuration of one run, as a plain dict.
 
     ``overrides`` replace top-level keys (``epochs``, ``seed``, ``model``, ``run_dir``, ...);
     ``data`` overrides are merged into the profile's data arguments. ``None`` values are ignored so
-    that unset CLI options fall through to the profile.
+    that unset CLI options fall through to the profile. Unless ``temperature`` is given, the
+    temperature schedule follows the run's epochs (:func:`temperature_schedule`).
     """
     if domain not in DOMAINS:
         raise NSMError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
@@ -177,7 +193,9 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
         "num_workers": 0,
         "prefetch_factor": 2,  # batches per loader worker (with num_workers > 0)
         "tensorboard": False,
-        **{k: copy.deepcopy(v) for k, v in asdict(chosen).items() if k not in ("description", "data")},
+        **{k: copy.deepcopy(v) for k, v in asdict(chosen).items()
+           if k not in ("description", "data", "temperature_range", "temperature_warmup")},
+        "temperature": None,  # TemperatureScheduler's arguments; set below from the epochs
         "data": dict(chosen.data[domain]),
         "model_args": asdict(DOMAIN_SETTINGS[domain]),
     }
@@ -189,6 +207,9 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
             raise NSMError(f"unknown run setting {key!r}")
         config[key] = value
     config["data"].update({k: v for k, v in data_overrides.items() if v is not None})
+    if config["temperature"] is None:
+        config["temperature"] = temperature_schedule(config["epochs"], *chosen.temperature_range,
+                                                     chosen.temperature_warmup)
     validate_run_config(config)
     return config
 
