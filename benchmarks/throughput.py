@@ -25,11 +25,10 @@ import time
 import torch
 from torch_geometric.loader import DataLoader
 
-from nsm.config import DOMAIN_SETTINGS, DOMAINS, MODELS
+from nsm.config import DOMAIN_SETTINGS, DOMAINS, MODELS, make_run_config
 from nsm.data import DATASET_SIZE_ARGUMENT, load_dataset
 from nsm.job import make_trainer, resolve_device
 from nsm.models import build_model
-from nsm.config import make_run_config
 
 
 def peak_rss_mib() -> float:
@@ -51,6 +50,7 @@ def measure(domain: str, model_name: str, batch_size: int, dataset, device: torc
     task_type = config["model_args"]["task_type"]
     train_rates = []
     for epoch in range(epochs + 1):  # epoch 0 warms up (allocator, lazy init) and is not counted
+        # One training epoch exactly as NSMTrainer.train runs it, without validation and checkpoints.
         metrics = trainer._train_epoch(loader, epoch, task_type)
         if epoch:
             train_rates.append(metrics["graphs_per_s"])
