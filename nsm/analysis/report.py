@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nsm.atomic import atomic_write
 from nsm.errors import NSMError
 from nsm.runners.summary import format_summary
 from nsm.training.checkpoint import LATEST, PREVIOUS, CheckpointError, load_checkpoint
@@ -158,7 +159,8 @@ def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = N
              "## Collapse warnings\n", *(warnings or ["None: every class is predicted."]), "", *sections]
     report = out / "report.md"
     try:
-        report.write_text("\n".join(lines))
+        with atomic_write(report) as f:
+            f.write("\n".join(lines))
     except OSError as exc:
         raise NSMError(f"cannot write {report}: {exc.strerror or exc}") from None
     return report

@@ -2,8 +2,9 @@
 
 A domain subclass supplies ``schema`` and ``generate()``, which returns the samples of all three
 splits for the dataset's parameters. This class checks what every domain promises — each split
-balanced 50/50, no sample in two splits — caches the samples under ``root`` in a file named by a
-hash of the parameters (and stores the parameters inside to refuse a mismatch), and serves
+balanced 50/50, no sample in two splits — caches the samples under ``root``, one file per
+split named by a hash of the parameters (and stores the parameters inside to refuse a
+mismatch), and serves
 ``dataset[i] -> (Data, label)`` with ``label`` a one-element long tensor.
 """
 
@@ -28,7 +29,7 @@ from nsm.errors import NSMError
 
 SPLITS = ("train", "val", "test")
 # Bumped whenever generation changes, so that old caches are rebuilt rather than reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: one file per split
 
 
 def split_sizes(total: int) -> dict[str, int]:
@@ -120,30 +121,31 @@ class TripleDataset(Dataset):
         }
 
     # --- cache --------------------------------------------------------------------------------
-    def _cache_path(self, identity: dict[str, Any]) -> Path:
+    def _cache_path(self, identity: dict[str, Any], split: str) -> Path:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return self.root / self.schema.name / f"{digest}.json.gz"
+        return self.root / self.schema.name / f"{digest}.{split}.json.gz"
 
     def _load_or_generate(self) -> list[Sample]:
-        """This split's samples, from the cache (only this split is decoded) or freshly generated."""
+        """This split's samples: from its own cache file (the other splits are not read) or generated."""
         identity = json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
-        path = self._cache_path(identity)
+        path = self._cache_path(identity, self.split)
         if path.exists():
             try:
                 with gzip.open(path, "rt") as f:
                     cached = json.load(f)
                 if cached["identity"] == identity:
-                    return [Sample.from_record(r) for r in cached["splits"][self.split]]
+                    return [Sample.from_record(r) for r in cached["samples"]]
                 warnings.warn(f"cache {path} was made with other parameters; regenerating")
             except (OSError, ValueError, KeyError, EOFError) as exc:
                 warnings.warn(f"cache {path} is unreadable ({exc}); regenerating")
         splits = self.generate()
         self._check_splits(splits)
-        self._write_cache(path, identity, splits)
+        for split, samples in splits.items():
+            self._write_cache(self._cache_path(identity, split), identity, samples)
         return splits[self.split]
 
-    def _write_cache(self, path: Path, identity: dict[str, Any], splits: dict[str, list[Sample]]) -> None:
-        payload = {"identity": identity, "splits": {k: [s.to_record() for s in v] for k, v in splits.items()}}
+    def _write_cache(self, path: Path, identity: dict[str, Any], samples: list[Sample]) -> None:
+        payload = {"identity": identity, "samples": [s.to_record() for s in samples]}
         try:
             with atomic_write(path, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as f:
                 f.write(json.dumps(payload))  # one C-encoded string: json.dump's chunked writes are 4x slower

@@ -38,7 +38,7 @@ class GraphHead(nn.Module):
                       for h, batch in levels)
         parts = [readout]
         if self.link_prediction:
-            missing = readout.new_zeros(num_graphs, readout.size(-1) // 2)
+            missing = readout.new_zeros(num_graphs, self.query_embedding.embedding_dim)
             parts += [node_embedding[head_index] if head_index is not None else missing,
                       node_embedding[tail_index] if tail_index is not None else missing,
                       self.query_embedding(query_relation) if query_relation is not None else missing]
