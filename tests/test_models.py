@@ -122,6 +122,50 @@ def test_rgcn_messages_scale_with_confidence_and_flow_both_ways():
     assert torch.allclose(conv(x, edge_index, edge_type, torch.tensor([0.0])), alone)
 
 
+def per_message_rgcn(conv: ConfidenceRGCNConv, x, edge_index, edge_type, edge_attr, tiles=None) -> torch.Tensor:
+    """The textbook basis form (the layer's unoptimised path): every node projected on the B bases,
+    each message mixing its source's projections with its relation's coefficients."""
+    num_nodes, num_directed = x.size(0), 2 * conv.num_relations
+    source, target = torch.cat([edge_index[0], edge_index[1]]), torch.cat([edge_index[1], edge_index[0]])
+    relation = torch.cat([edge_type, edge_type + conv.num_relations])
+    confidence = edge_attr.repeat(2)
+    bucket = target * num_directed + relation
+    count = torch.zeros(num_nodes * num_directed).index_add_(0, bucket, torch.ones_like(confidence))
+    projected = (x @ conv.bases.view(conv.in_channels, -1)).view(num_nodes, conv.num_bases, conv.out_channels)
+    coefficient = conv.coefficients[relation] * (confidence / count[bucket]).unsqueeze(-1)
+    messages = torch.einsum("eb,ebo->eo", coefficient, projected[source])
+    return torch.zeros(num_nodes, conv.out_channels).index_add_(0, target, messages) + conv.root(x)
+
+
+def test_tiled_convolutions_give_the_unoptimised_loss_and_gradients(monkeypatch):
+    """Issue 7's check: the fast path changes no result (loss to 1e-6 on a fixed batch)."""
+    model = nsm()
+    randomise_couplings(model)
+    batch = random_batch(sizes=(31, 33, 29, 35, 30, 32))
+    labels = torch.tensor([0, 1, 1, 0, 1, 0])
+
+    def loss_and_gradients():
+        model.zero_grad()
+        out = run(model, batch)
+        loss = torch.nn.functional.cross_entropy(out["logits"], labels) + 0.05 * out["cycle_loss"]
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+    tiled_loss, tiled_grads = loss_and_gradients()
+    monkeypatch.setattr(ConfidenceRGCNConv, "forward", per_message_rgcn)
+    reference_loss, reference_grads = loss_and_gradients()
+    assert tiled_loss == pytest.approx(reference_loss, abs=1e-6)
+    for tiled, reference in zip(tiled_grads, reference_grads):
+        assert torch.allclose(tiled, reference, atol=1e-5, rtol=1e-4)
+
+
+def test_rgcn_without_edges_is_its_root():
+    conv = ConfidenceRGCNConv(4, 3, num_relations=2, num_bases=2)
+    x = torch.randn(3, 4)
+    no_edges = torch.empty(2, 0, dtype=torch.long)
+    assert torch.allclose(conv(x, no_edges, torch.empty(0, dtype=torch.long), torch.empty(0)), conv.root(x))
+
+
 # --- semiring, coarsening and temperature --------------------------------------------------------
 
 def test_soft_oplus_between_mean_and_max():

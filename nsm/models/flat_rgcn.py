@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from nsm.models.inputs import check_graph_inputs, check_model_settings
 from nsm.models.readout import GraphHead
-from nsm.models.rgcn import ConfidenceRGCNConv
+from nsm.models.rgcn import ConfidenceRGCNConv, group_by_relation
 
 
 class FlatRGCN(nn.Module):
@@ -41,7 +41,8 @@ class FlatRGCN(nn.Module):
             x, edge_index, edge_type, edge_attr, batch, head_index, tail_index, query_relation,
             node_features=self.node_features, num_relations=self.num_relations)
         h = x
+        tiles = group_by_relation(edge_index, edge_type, edge_attr, x.size(0), self.num_relations)  # shared
         for conv in self.convs:
-            h = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr)))
+            h = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr, tiles)))
         logits = self.head([(h, batch)], num_graphs, h, head_index, tail_index, query_relation)
         return {"logits": logits, "cycle_loss": logits.new_zeros((), dtype=torch.float32), "levels": []}

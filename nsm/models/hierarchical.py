@@ -37,7 +37,7 @@ from nsm.models.coupling import CouplingStack
 from nsm.models.inputs import check_graph_inputs, check_model_settings
 from nsm.models.pooling import PooledGraph, WhatUnpooling, WhyPooling, absorb_dropped
 from nsm.models.readout import GraphHead
-from nsm.models.rgcn import ConfidenceRGCNConv
+from nsm.models.rgcn import ConfidenceRGCNConv, RelationTiles, group_by_relation
 
 CYCLE_WEIGHTS = {2: (1.0,), 3: (0.7, 0.3)}
 
@@ -53,20 +53,21 @@ class SymmetricHierarchicalLayer(nn.Module):
         self.unpool = WhatUnpooling(channels, num_relations, num_bases)
 
     def why(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor, batch: Tensor,
-            temperature: float) -> PooledGraph:
+            temperature: float, tiles: RelationTiles | None = None) -> PooledGraph:
         """``x`` ``[N, C]`` → the abstract level (``PooledGraph.x`` ``[K, C]``)."""
-        return self.pool(self.coupling(x), edge_index, edge_type, edge_attr, batch, temperature)
+        return self.pool(self.coupling(x), edge_index, edge_type, edge_attr, batch, temperature, tiles)
 
     def what(self, pooled: PooledGraph, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor,
-             num_nodes: int) -> Tensor:
+             num_nodes: int, tiles: RelationTiles | None = None) -> Tensor:
         """The abstract level → ``[num_nodes, C]`` features of the concrete level it came from."""
-        return self.coupling.inverse(self.unpool(pooled, edge_index, edge_type, edge_attr, num_nodes))
+        return self.coupling.inverse(self.unpool(pooled, edge_index, edge_type, edge_attr, num_nodes, tiles))
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor, batch: Tensor,
-                temperature: float) -> tuple[PooledGraph, Tensor]:
-        """WHY and WHAT(WHY(x)): the abstract level and the reconstruction of ``x``."""
-        pooled = self.why(x, edge_index, edge_type, edge_attr, batch, temperature)
-        return pooled, self.what(pooled, edge_index, edge_type, edge_attr, x.size(0))
+                temperature: float, tiles: RelationTiles | None = None) -> tuple[PooledGraph, Tensor]:
+        """WHY and WHAT(WHY(x)): the abstract level and the reconstruction of ``x``. ``tiles``: the
+        concrete edges grouped by :func:`~nsm.models.rgcn.group_by_relation`, shared by the convolutions."""
+        pooled = self.why(x, edge_index, edge_type, edge_attr, batch, temperature, tiles)
+        return pooled, self.what(pooled, edge_index, edge_type, edge_attr, x.size(0), tiles)
 
 
 def relative_error(reconstruction: Tensor, target: Tensor) -> Tensor:
@@ -131,22 +132,25 @@ class NSMModel(nn.Module):
             x, edge_index, edge_type, edge_attr, batch, head_index, tail_index, query_relation,
             node_features=self.node_features, num_relations=self.num_relations)
         h = x
+        # Every convolution of a level reads the same edges: group them once per level.
+        tiles = group_by_relation(edge_index, edge_type, edge_attr, x.size(0), self.num_relations)
         for i, conv in enumerate(self.concrete_convs):
-            update = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr)))
+            update = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr, tiles)))
             h = update if i == 0 else h + update
         concrete_embedding = h
         out: dict = {"levels": []}
         readout_levels = [(h, batch)]
         cycle_loss = h.new_zeros((), dtype=torch.float32)
         for level, (layer, conv) in enumerate(zip(self.hierarchy, self.abstract_convs), start=1):
-            pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature)
+            pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature, tiles)
             error = relative_error(reconstruction, h.detach())
             out[f"recon_error_l{level}"] = error
             cycle_loss = cycle_loss + CYCLE_WEIGHTS[self.num_levels][level - 1] * error
             out["levels"].append({name: value for name, value in pooled._asdict().items() if name != "x"})
             abstract = pooled.x + absorb_dropped(h, edge_index, edge_attr, pooled.perm)
             edge_index, edge_type, edge_attr, batch = pooled.edge_index, pooled.edge_type, pooled.edge_attr, pooled.batch
-            h = abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr)))
+            tiles = group_by_relation(edge_index, edge_type, edge_attr, abstract.size(0), self.num_relations)
+            h = abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr, tiles)))
             readout_levels.append((h, batch))
         out["logits"] = self.head(readout_levels, num_graphs, concrete_embedding, head_index, tail_index, query_relation)
         out["cycle_loss"] = cycle_loss

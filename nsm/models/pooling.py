@@ -23,7 +23,7 @@ from torch_geometric.nn.pool.select.topk import topk
 from torch_geometric.utils import cumsum, degree, scatter
 
 from nsm.models.confidence.semiring import otimes, soft_oplus
-from nsm.models.rgcn import ConfidenceRGCNConv
+from nsm.models.rgcn import ConfidenceRGCNConv, RelationTiles
 
 
 class PooledGraph(NamedTuple):
@@ -95,8 +95,8 @@ class WhyPooling(nn.Module):
         self.score = ConfidenceRGCNConv(channels, 1, num_relations, num_bases)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor, batch: Tensor,
-                temperature: float) -> PooledGraph:
-        score = torch.tanh(self.score(x, edge_index, edge_type, edge_attr).view(-1))
+                temperature: float, tiles: RelationTiles | None = None) -> PooledGraph:
+        score = torch.tanh(self.score(x, edge_index, edge_type, edge_attr, tiles).view(-1))
         perm = topk(score, self.ratio, batch)
         kept_score = score[perm]
         abstract_edges = coarsen_edges(edge_index, edge_type, edge_attr, perm, x.size(0), self.num_relations,
@@ -113,13 +113,13 @@ class WhatUnpooling(nn.Module):
         self.predict = ConfidenceRGCNConv(channels, channels, num_relations, num_bases)
 
     def forward(self, pooled: PooledGraph, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor,
-                num_nodes: int) -> Tensor:
+                num_nodes: int, tiles: RelationTiles | None = None) -> Tensor:
         kept_x = pooled.x * (-pooled.score).exp().unsqueeze(-1)
         placed = kept_x.new_zeros(num_nodes, kept_x.size(-1)).index_copy(0, pooled.perm, kept_x)
         kept = torch.zeros(num_nodes, dtype=torch.long, device=placed.device).index_fill_(0, pooled.perm, 1)
         status = nn.functional.one_hot(kept, 2).to(placed.dtype)  # [dropped, kept]
-        spread = torch.relu(self.spread(torch.cat([placed, status], dim=-1), edge_index, edge_type, edge_attr))
-        predicted = self.predict(spread, edge_index, edge_type, edge_attr)
+        spread = torch.relu(self.spread(torch.cat([placed, status], dim=-1), edge_index, edge_type, edge_attr, tiles))
+        predicted = self.predict(spread, edge_index, edge_type, edge_attr, tiles)
         return torch.where(kept.bool().unsqueeze(-1), placed, predicted)
 
 
