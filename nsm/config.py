@@ -76,7 +76,7 @@ PROFILES: dict[str, Profile] = {
     ),
     # More data for fewer epochs: at equal compute, 10,000 samples x 10 epochs generalise better than
     # 3,000 x 30 (planning 94.9% against 91.1% test accuracy, measured 2026-11-24). Planning, the
-    # hardest domain, gets 20,000: 95.6% / 96.8% test accuracy for training seeds 0 / 1; seed 0 gave
+    # hardest domain, gets 20,000: 95.9% / 96.1% test accuracy for training seeds 0 / 1; seed 0 gave
     # 94.5% with 10,000 x 10 epochs and 94.4% with 10,000 x 15 (measured 2026-11-24).
     "dev": Profile(
         description="minutes on a laptop CPU: the default of `nsm validate`",
