@@ -69,7 +69,7 @@ def test_parallel_plan_never_oversubscribes():
 def test_longest_jobs_start_first():
     configs = {domain: make_run_config(domain) for domain in ("planning", "causal", "kg")}
     costs = {domain: expected_cost(config) for domain, config in configs.items()}
-    # dev: causal's graphs are the smallest; planning has twice the samples of kg, kg larger graphs.
+    # dev: planning's twice as many samples outweigh kg's costlier ones; causal's are the cheapest.
     assert costs["causal"] < costs["kg"] < costs["planning"]
     # Twice the data, or twice the epochs, is twice the work.
     assert expected_cost(make_run_config("causal", epochs=20)) == pytest.approx(2 * costs["causal"])
