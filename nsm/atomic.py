@@ -8,6 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, IO
 
+# Temporary files are ``.<name>.<random>.tmp`` beside their target (checkpoint.load_latest sweeps them).
+TEMP_SUFFIX = ".tmp"
+
 
 class UnwritableDirectory(OSError):
     """The file could not even be started: its directory cannot be created or written."""
@@ -26,7 +29,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w",
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     except OSError as exc:
         raise UnwritableDirectory(exc.errno, exc.strerror or str(exc), str(path.parent)) from None
     try:

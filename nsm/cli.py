@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from nsm.config import DEFAULT_PROFILE, DOMAINS, MODELS, PROFILES, make_run_config
+from nsm.config import DEFAULT_PROFILE, DOMAINS, MODELS, PROFILES, make_run_config, parse_domains
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.errors import NSMError
 from nsm.runners.summary import format_summary
@@ -36,12 +36,10 @@ def _positive_int(text: str) -> int:
 
 
 def _domain_list(text: str) -> list[str]:
-    domains = [d.strip() for d in text.split(",") if d.strip()]
-    unknown = [d for d in domains if d not in DOMAINS]
-    if unknown or not domains:
-        raise argparse.ArgumentTypeError(f"unknown domain(s) {', '.join(unknown) or text!r}; "
-                                         f"choose from {','.join(DOMAINS)}")
-    return domains
+    try:
+        return parse_domains(text)
+    except NSMError as exc:  # argparse turns this into a usage error
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,14 @@ DOMAINS = ("planning", "causal", "kg")
 MODELS = ("nsm", "flat-rgcn", "bag-mlp")
 
 
+def parse_domains(text: str) -> list[str]:
+    """``"planning,kg"`` -> ``["planning", "kg"]``; NSMError for an unknown or missing domain."""
+    domains = [name.strip() for name in text.split(",") if name.strip()]
+    if not domains or not set(domains) <= set(DOMAINS):
+        raise NSMError(f"domains must be a comma-separated subset of {','.join(DOMAINS)}, got {text!r}")
+    return domains
+
+
 @dataclass(frozen=True)
 class DomainSettings:
     """What is fixed for a domain whatever the run: its task, relation budget and model shape."""

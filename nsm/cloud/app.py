@@ -29,10 +29,10 @@ from typing import Any
 
 import modal
 
-from nsm.cloud.jobs import cloud_run_config, default_run_name, parse_domains, point_label, sweep_points
+from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import collect, gather
 from nsm.cloud.plan import cloud_profile, result_wait_s
-from nsm.config import CLOUD, DEFAULT_PROFILE, DOMAINS
+from nsm.config import CLOUD, DEFAULT_PROFILE, DOMAINS, parse_domains
 from nsm.runners.summary import format_summary
 
 PROFILE = os.environ.get("NSM_CLOUD_PROFILE", DEFAULT_PROFILE)
@@ -101,15 +101,13 @@ class Trainer:
     @modal.enter(snap=False)
     def set_up_device(self) -> None:
         """After a snapshot restore, with the GPU attached: the device (CUDA required in a
-        container, where a CPU fallback would be a silent waste), TF32 matmuls."""
+        container, where a CPU fallback would be a silent waste). NSMTrainer turns on TF32 itself."""
         import torch
 
         from nsm.job import resolve_device
-        from nsm.training.gpu import enable_tf32
 
         self.device = resolve_device("auto" if modal.is_local() else "cuda")
         if self.device.type == "cuda":
-            enable_tf32()
             print(f"GPU: {torch.cuda.get_device_name(self.device)}", flush=True)
 
     @modal.exit()

@@ -21,9 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nsm.cloud.jobs import default_run_name, parse_domains, point_label, sweep_points
-from nsm.cloud.plan import format_plan
-from nsm.config import CLOUD, CLOUD_PROFILES, DEFAULT_PROFILE, DOMAINS
+from nsm.cloud.jobs import default_run_name, point_label, sweep_points
+from nsm.cloud.plan import format_plan, gpu_choices
+from nsm.config import CLOUD, CLOUD_PROFILES, DEFAULT_PROFILE, DOMAINS, parse_domains
 from nsm.errors import NSMError
 
 NEEDS_MODAL = "the cloud commands need Modal: pip install -e .[cloud], then `modal setup` once"
@@ -36,7 +36,7 @@ def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
                     "pip install -e .[cloud]; modal setup. `nsm cloud plan` shows what a run costs first.",
     )
     actions = cloud.add_subparsers(dest="cloud_command", required=True, metavar="ACTION")
-    profiles = "; ".join(f"{name}: {', '.join([p.gpu] if isinstance(p.gpu, str) else p.gpu)}, "
+    profiles = "; ".join(f"{name}: {', '.join(gpu_choices(p))}, "
                          f"{p.timeout_minutes:g} min per attempt, {p.retries} retries"
                          for name, p in CLOUD_PROFILES.items())
 

@@ -15,7 +15,7 @@ import itertools
 from pathlib import PurePosixPath
 from typing import Any
 
-from nsm.config import CLOUD, DOMAINS, make_run_config
+from nsm.config import CLOUD, make_run_config
 from nsm.errors import NSMError
 
 # What a sweep can vary, with how to read one value of it.
@@ -26,14 +26,6 @@ def default_run_name(profile: str, sweep_domain: str | None = None) -> str:
     """The run a command continues unless told another (like ``runs/<domain>`` locally): one per
     profile, and one per profile and domain for sweeps."""
     return f"{profile}-sweep-{sweep_domain}" if sweep_domain else profile
-
-
-def parse_domains(text: str) -> list[str]:
-    """``"planning,kg"`` -> ``["planning", "kg"]``; NSMError for an unknown or missing domain."""
-    domains = [name.strip() for name in text.split(",") if name.strip()]
-    if not domains or not set(domains) <= set(DOMAINS):
-        raise NSMError(f"domains must be a comma-separated subset of {','.join(DOMAINS)}, got {text!r}")
-    return domains
 
 
 def cloud_run_config(domain: str, profile: str, run: str, *, point: dict[str, Any] | None = None,

@@ -81,11 +81,6 @@ def plan_jobs(profile_name: str, jobs: list[str]) -> list[JobPlan]:
             for job in jobs]
 
 
-def keep_warm_price_per_hour(profile_name: str) -> float:
-    """What ``--keep-warm`` (``min_containers=1``) adds: one container of the first-choice GPU, per hour."""
-    return container_price_per_hour(gpu_choices(cloud_profile(profile_name))[0])
-
-
 def format_plan(profile_name: str, jobs: list[str], keep_warm: bool = False) -> str:
     profile = cloud_profile(profile_name)
     plans = plan_jobs(profile_name, jobs)
@@ -110,7 +105,8 @@ def format_plan(profile_name: str, jobs: list[str], keep_warm: bool = False) -> 
     lines.append(f"prices (nsm/config.py; check modal.com/pricing): {prices}; "
                  f"CPU ${CPU_PRICE_PER_CORE_SECOND * HOUR_S:.4f}/core-h; "
                  f"memory ${MEMORY_PRICE_PER_GIB_SECOND * HOUR_S:.4f}/GiB-h")
-    warm = keep_warm_price_per_hour(profile_name)
+    # What --keep-warm (min_containers=1) adds: one container of the first-choice GPU.
+    warm = container_price_per_hour(gpu_choices(profile)[0])
     if keep_warm:
         lines.append(f"--keep-warm: ON, one idle container adds ${warm:.2f} per hour while the app runs")
     else:

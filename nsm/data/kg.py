@@ -237,16 +237,17 @@ class FactIndex:
 
     def __init__(self, facts: Iterable[Fact] = ()):
         self.facts: set[Fact] = set()
-        self.tails: defaultdict[tuple[str, int], set[int]] = defaultdict(set)
-        self.heads: defaultdict[tuple[str, int], set[int]] = defaultdict(set)
+        # Plain dicts: a key exists only for a stored fact, so ``key in tails`` means "has a tail".
+        self.tails: dict[tuple[str, int], set[int]] = {}
+        self.heads: dict[tuple[str, int], set[int]] = {}
         for fact in facts:
             self._store(fact)
 
     def _store(self, fact: Fact) -> None:
         head, relation, tail = fact
         self.facts.add(fact)
-        self.tails[relation, head].add(tail)
-        self.heads[relation, tail].add(head)
+        self.tails.setdefault((relation, head), set()).add(tail)
+        self.heads.setdefault((relation, tail), set()).add(head)
 
     def __contains__(self, fact: object) -> bool:
         return fact in self.facts

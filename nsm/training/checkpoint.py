@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nsm.atomic import UnwritableDirectory, atomic_write
+from nsm.atomic import TEMP_SUFFIX, UnwritableDirectory, atomic_write
 from nsm.errors import NSMError
 
 LATEST = "latest.pt"
@@ -36,7 +36,6 @@ BEST = "best.pt"
 ERROR = "error.pt"
 FORMAT = "nsm-checkpoint/1"
 REQUIRED_KEYS = ("epoch", "model_state_dict")
-_TEMP_SUFFIX = ".tmp"
 _PLAIN_TYPES = (str, int, float, bool, type(None), torch.dtype, torch.device)
 
 
@@ -107,7 +106,7 @@ def load_latest(directory: str | os.PathLike) -> tuple[dict[str, Any], Path] | N
         CheckpointError: checkpoint files exist but none of them is usable.
     """
     directory = Path(directory)
-    for leftover in directory.glob(f".*{_TEMP_SUFFIX}"):
+    for leftover in directory.glob(f".*{TEMP_SUFFIX}"):
         leftover.unlink(missing_ok=True)
     failures = []
     for path in (directory / LATEST, directory / PREVIOUS):

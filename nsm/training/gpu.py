@@ -21,6 +21,8 @@ import torch
 logger = logging.getLogger(__name__)
 
 LOW_UTILISATION_PCT = 80.0
+# Set when NVML first fails: later epochs do not ask (and warn) again.
+_utilisation_unavailable = False
 
 
 def enable_tf32() -> None:
@@ -44,6 +46,7 @@ class GPUMonitor:
     def __enter__(self) -> GPUMonitor:
         if self.enabled:
             torch.cuda.reset_peak_memory_stats(self.device)
+        if self.enabled and not _utilisation_unavailable:
             self._thread = threading.Thread(target=self._sample, name="gpu-monitor", daemon=True)
             self._thread.start()
         return self
@@ -56,10 +59,12 @@ class GPUMonitor:
             self._peak_bytes = torch.cuda.max_memory_allocated(self.device)
 
     def _sample(self) -> None:
+        global _utilisation_unavailable
         while True:
             try:
                 self._samples.append(float(torch.cuda.utilization(self.device)))
             except Exception as exc:  # no NVML (nvidia-ml-py missing, driver not readable): memory only
+                _utilisation_unavailable = True
                 logger.warning("GPU utilisation is not recorded: %s", exc)
                 return
             if self._stop.wait(self.interval_s):

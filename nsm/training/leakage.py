@@ -10,6 +10,7 @@ import torch
 from torch_geometric.data import Batch
 
 from nsm.models.baselines import BagOfTypesMLP
+from nsm.training.batches import unpack_batch
 
 
 def _full_batch(dataset) -> Batch:
@@ -17,8 +18,7 @@ def _full_batch(dataset) -> Batch:
 
 
 def _counts(model: BagOfTypesMLP, batch: Batch) -> torch.Tensor:
-    return model.counts(batch.x, batch.edge_index, batch.edge_type, batch.edge_attr, batch.batch,
-                        query_relation=getattr(batch, "query_relation", None))
+    return model.counts(**unpack_batch(batch, "cpu")[0])
 
 
 def bag_of_types_accuracy(train_dataset, test_dataset, epochs: int = 300, seed: int = 0) -> dict[str, float]:
