@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, IO
+from typing import Any, Callable, Iterator, IO
 
 # Temporary files are ``.<name>.<random>.tmp`` beside their target (checkpoint.load_latest sweeps them).
 TEMP_SUFFIX = ".tmp"
@@ -48,3 +49,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "w",
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> None:
+    """Write ``payload`` as JSON atomically. Tensors and numpy values become lists and numbers."""
+    with atomic_write(path) as f:
+        json.dump(payload, f, indent=2, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    # Duck-typed so that writing a summary (e.g. in the Modal entrypoint) does not import torch.
+    if hasattr(value, "tolist"):  # torch.Tensor, numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -39,15 +39,20 @@ def _is_run(directory: Path) -> bool:
     return any((directory / name).exists() for name in RUN_FILES)
 
 
-def find_runs(directory: Path) -> dict[str, Path]:
-    """``{name: run directory}``: the directory itself, or the domains of a validate directory."""
+def read_summary(directory: Path) -> dict[str, Any]:
+    """A validate directory's ``summary.json`` (``{domain: results}``); empty if there is none."""
+    path = directory / "summary.json"
+    return _read_json(path) if path.exists() else {}
+
+
+def find_runs(directory: Path, summary: dict[str, Any]) -> dict[str, Path]:
+    """``{name: run directory}``: the directory itself, or the domains of a validate directory
+    (those of its ``summary``, else every run directory in it)."""
     if not directory.is_dir():
         raise NSMError(f"{directory} is not a directory")
     if _is_run(directory):
         return {directory.resolve().name: directory}
-    summary = directory / "summary.json"
-    names = list(_read_json(summary)) if summary.exists() else sorted(
-        child.name for child in directory.iterdir() if child.is_dir() and _is_run(child))
+    names = list(summary) or sorted(child.name for child in directory.iterdir() if child.is_dir() and _is_run(child))
     if not names:
         raise NSMError(f"{directory} is neither a run directory ({', '.join(RUN_FILES)}) nor a validate "
                        f"directory (summary.json, one run directory per domain)")
@@ -129,8 +134,8 @@ def collapse_warnings(name: str, results: dict[str, Any], history: dict[str, Any
 def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the plots and ``report.md`` of ``directory`` into ``out`` (default: ``directory``)."""
     directory = Path(directory)
-    runs = find_runs(directory)
-    summary = _read_json(directory / "summary.json") if (directory / "summary.json").exists() else {}
+    summary = read_summary(directory)
+    runs = find_runs(directory, summary)
     out = Path(out) if out is not None else directory
     try:
         out.mkdir(parents=True, exist_ok=True)

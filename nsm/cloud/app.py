@@ -11,8 +11,8 @@
 resources from its decorator; ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (``min_containers=1``).
 
 A run name is a run: each job trains in ``/checkpoints/<run>/<domain>`` on the ``nsm-checkpoints``
-volume, commits the volume every ``checkpoint_every`` epochs, on a failure and when its container
-exits, and resumes from the newest committed checkpoint. So a retried attempt, in a fresh
+volume, commits the volume whenever it has written ``latest.pt`` (every ``checkpoint_every`` epochs
+and at the end), on a failure and when its container exits, and resumes from the newest committed checkpoint. So a retried attempt, in a fresh
 container, continues where the last one stopped, and running the same command again continues the
 run (a new ``--run`` name starts afresh). Each entry point prints the summary table, writes it to
 ``runs/cloud/<run>/summary.json`` here, and returns it, failed jobs included with their cause.
@@ -29,6 +29,7 @@ from typing import Any
 
 import modal
 
+from nsm.atomic import write_json
 from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import collect, gather
 from nsm.cloud.plan import cloud_profile, result_wait_s
@@ -119,14 +120,12 @@ class Trainer:
     def train(self, config: dict[str, Any]) -> dict[str, Any]:
         """Train ``config``'s job, resuming from its newest committed checkpoint; return its results."""
         reload_volume()
-        every = config["checkpoint_every"]
 
-        def commit_checkpoint(epoch: int, train_metrics: dict, val_metrics: dict) -> None:
-            if (epoch + 1) % every == 0:  # the trainer has just written latest.pt
-                commit_volume(f"checkpoint after epoch {epoch}")
+        def commit_checkpoint(epoch: int) -> None:  # the trainer has just written latest.pt
+            commit_volume(f"checkpoint after epoch {epoch}")
 
         try:
-            results = self.run_job(dict(config, device=self.device.type), on_epoch_end=commit_checkpoint)
+            results = self.run_job(dict(config, device=self.device.type), on_checkpoint=commit_checkpoint)
         except BaseException:  # a preemption arrives as KeyboardInterrupt: keep its checkpoints too
             # The trainer has saved error.pt (the state at the failure) and run_job results.json.
             commit_volume("after a failure")
@@ -151,8 +150,6 @@ def _map(run: str, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _finish(run: str, summary: dict[str, Any]) -> dict[str, Any]:
-    from nsm.job import write_json
-
     path = Path(CLOUD.local_dir, run, "summary.json")
     write_json(path, summary)
     print(format_summary(summary))

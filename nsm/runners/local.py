@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from nsm.config import RELATIVE_COST_PER_SAMPLE
 from nsm.data import DATASET_SIZE_ARGUMENT
-from nsm.job import write_json
+from nsm.atomic import write_json
 
 
 def parallel_plan(num_jobs: int, cores: int | None = None) -> tuple[int, int]:

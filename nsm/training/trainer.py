@@ -140,6 +140,7 @@ class NSMTrainer:
 
         self.current_epoch = -1  # the epoch running, or the last one run
         self.start_epoch = 0  # where the next train() begins unless told otherwise
+        self.latest_epoch: int | None = None  # the epoch whose end this run last wrote to latest.pt
         self.global_step = 0
         self.best_val_loss = math.inf
         self.best_epoch = -1
@@ -230,6 +231,7 @@ class NSMTrainer:
                         save_checkpoint(state, self.checkpoint_dir / f"epoch_{epoch:04d}.pt")
                     if stopping or epoch == epochs - 1 or (epoch + 1) % self.checkpoint_every == 0:
                         save_checkpoint(state, self.checkpoint_dir / LATEST, previous=self.checkpoint_dir / PREVIOUS)
+                        self.latest_epoch = epoch
                 self._on_epoch_end(epoch, train_metrics, val_metrics)
                 if stopping:
                     logger.info("early stopping after epoch %d: no better validation loss for %d epochs "
