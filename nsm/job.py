@@ -27,7 +27,7 @@ from torch_geometric.loader import DataLoader
 from nsm.atomic import write_json
 from nsm.data import load_dataset
 from nsm.errors import NSMError
-from nsm.models import build_model
+from nsm.models import NSMModel, build_model
 from nsm.models.confidence.temperature import TemperatureScheduler
 from nsm.training.checkpoint import load_checkpoint
 from nsm.training.gpu import gpu_summary
@@ -78,13 +78,24 @@ def build_model_for(config: dict[str, Any]) -> torch.nn.Module:
     return build_model(config["model"], **config["model_args"])
 
 
+def parameter_groups(model: torch.nn.Module, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The optimiser's groups: the NSM's reconstruction networks at ``reconstruction_lr_scale``
+    times the learning rate (see :class:`nsm.config.Profile`), every other parameter at it."""
+    reconstruction = model.reconstruction_parameters() if isinstance(model, NSMModel) else []
+    if not reconstruction:
+        return [{"params": list(model.parameters())}]
+    apart = {id(parameter) for parameter in reconstruction}
+    return [{"params": [parameter for parameter in model.parameters() if id(parameter) not in apart]},
+            {"params": reconstruction, "lr": config["lr"] * config["reconstruction_lr_scale"]}]
+
+
 def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.device,
                  on_checkpoint: CheckpointHook | None = None) -> NSMTrainer:
     """The trainer of ``config``'s run. ``on_checkpoint(epoch)`` runs each time the end of an epoch
     has been written to ``latest.pt`` (the Modal app commits its volume then)."""
     # The fused kernel updates all parameters at once: ~1 ms less per step than the per-tensor loop on CPU.
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
-                                 fused=device.type in ("cpu", "cuda"))
+    optimizer = torch.optim.Adam(parameter_groups(model, config), lr=config["lr"],
+                                 weight_decay=config["weight_decay"], fused=device.type in ("cpu", "cuda"))
     trainer_class = NSMTrainer
     if on_checkpoint is not None:
         class HookedTrainer(NSMTrainer):

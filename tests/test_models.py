@@ -339,6 +339,21 @@ def test_pooling_scores_learn_from_the_task(concrete_convs):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.pool.score.parameters())
 
 
+def test_reconstruction_parameters_are_what_only_the_cycle_loss_trains():
+    # The optimiser gives them their own learning rate (nsm.job.parameter_groups): it must be all of them.
+    model = nsm()
+    out = run(model, random_batch())
+    out["logits"].sum().backward(retain_graph=True)
+    task_trained = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    model.zero_grad(set_to_none=True)
+    out["cycle_loss"].backward()
+    cycle_trained = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    names = {id(p): name for name, p in model.named_parameters()}
+    assert {names[id(p)] for p in model.reconstruction_parameters()} == cycle_trained - task_trained
+    assert cycle_trained - task_trained  # WHAT's networks at both levels
+    assert all(".unpool." in name for name in cycle_trained - task_trained)
+
+
 def test_cycle_loss_weights_levels():
     batch = random_batch()
     three = run(nsm(num_levels=3), batch)

@@ -366,3 +366,19 @@ def test_tensorboard_logs_each_epoch(tmp_path):
     assert [e.step for e in events.Scalars("val/total_loss")] == [0, 1]
     assert "val/accuracy" in events.Tags()["scalars"]
     assert math.isfinite(events.Scalars("train/total_loss")[-1].value)
+
+
+def test_reconstruction_networks_get_their_own_learning_rate(tmp_path):
+    from nsm.config import make_run_config
+    from nsm.job import build_model_for, make_trainer
+
+    config = make_run_config("planning", "quick", run_dir=str(tmp_path), lr=2e-3, reconstruction_lr_scale=3.0)
+    model = build_model_for(config)
+    rest, reconstruction = make_trainer(config, model, torch.device("cpu")).optimizer.param_groups
+    assert rest["lr"] == 2e-3 and reconstruction["lr"] == pytest.approx(6e-3)
+    assert [id(p) for p in reconstruction["params"]] == [id(p) for p in model.reconstruction_parameters()]
+    assert sorted(map(id, rest["params"] + reconstruction["params"])) == sorted(map(id, model.parameters()))
+    flat = build_model_for(dict(config, model="flat-rgcn"))
+    assert len(make_trainer(config, flat, torch.device("cpu")).optimizer.param_groups) == 1
+    with pytest.raises(NSMError, match="reconstruction_lr_scale must be positive"):
+        make_run_config("planning", "quick", reconstruction_lr_scale=0.0)

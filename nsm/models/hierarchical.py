@@ -115,6 +115,10 @@ class NSMModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = GraphHead(hidden, num_classes, task_type, num_relations, dropout)
 
+    def reconstruction_parameters(self) -> list[nn.Parameter]:
+        """The parameters that only the cycle loss trains: WHAT's unpooling networks."""
+        return [parameter for layer in self.hierarchy for parameter in layer.unpool.parameters()]
+
     @property
     def temperature(self) -> float:
         return self._temperature
