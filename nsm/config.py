@@ -66,9 +66,10 @@ class Profile:
     weight_decay: float = 1e-5
     cycle_loss_weight: float = 0.05
     # WHAT's unpooling networks learn from the cycle loss alone, chasing concrete features that move
-    # as the rest of the model trains; at the common learning rate they were still far behind when
-    # the schedule ended. Planning, dev, seed 0: recon L1/L2 0.251/0.271 at 1x, 0.126/0.142 at 3x,
-    # 0.145/0.228 at 10x (test accuracy 95.9%, 95.4%, 95.4%), measured 2026-11-24.
+    # as the rest of the model trains; at the common learning rate their error was often still
+    # falling when the schedule ended. Planning, dev, training seeds 0/1/2, test recon L1 at 1x
+    # 0.251/0.114/0.248, at 3x 0.126/0.167/0.144 (L2 0.271/0.425/0.542 and 0.142/0.458/0.454;
+    # accuracy 95.9/96.1/96.6% and 95.4/97.2/96.2%); 10x, seed 0: 0.145/0.228, 95.4% (2026-11-24).
     reconstruction_lr_scale: float = 3.0
     gradient_clip: float = 1.0
     early_stopping_patience: int = 20
