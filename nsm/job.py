@@ -29,7 +29,7 @@ from nsm.data import load_dataset
 from nsm.errors import NSMError
 from nsm.models import NSMModel, build_model
 from nsm.models.confidence.temperature import TemperatureScheduler
-from nsm.training.checkpoint import load_checkpoint
+from nsm.training.checkpoint import load_checkpoint, mismatch
 from nsm.training.gpu import gpu_summary
 from nsm.training.metrics import compute_classification_metrics
 from nsm.training.trainer import NSMTrainer
@@ -190,7 +190,10 @@ def load_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = 
     if data_root is not None:
         config["data_root"] = data_root
     model = build_model_for(config).to(resolve_device("auto"))
-    model.load_state_dict(state["model_state_dict"])
+    try:
+        model.load_state_dict(state["model_state_dict"])
+    except RuntimeError as exc:  # e.g. a checkpoint of an older version of the model
+        raise mismatch(path, exc) from None
     trained = state.get("history", {}).get("train")
     if trained and "temperature" in trained[-1] and hasattr(model, "temperature"):
         model.temperature = trained[-1]["temperature"]  # the semiring's τ when these weights were saved

@@ -12,8 +12,11 @@ pooling drops, so its evidence must first reach the nodes that are kept. Between
 with :math:`f` an invertible coupling stack. An abstract node then also absorbs the dropped
 neighbours it stands for, :math:`a_k + \max_{j \text{ dropped}} c_{kj} h_j`
 (:func:`~nsm.models.pooling.absorb_dropped`), and reasons over the abstract graph with one
-residual convolution, :math:`h_{l+1} = a' + \mathrm{ReLU}(\mathrm{RGCN}_{l+1}(a'))`: so the most
-abstract level summarises the whole graph, and every node keeps its concrete embedding.
+residual convolution, :math:`h_{l+1} = \mathrm{LayerNorm}(a' + \mathrm{ReLU}(\mathrm{RGCN}_{l+1}(a')))`:
+so the most abstract level summarises the whole graph, and every node keeps its concrete
+embedding. The normalisation keeps the levels on one scale: without it the features grew 5-15×
+per level (the coupling's shift, the gate and the absorbed maxima add up), and the summed readout
+heard little but the most abstract level.
 
 WHAT(WHY(h)) returns the kept nodes exactly and predicts the dropped ones from their
 neighbourhood; its normalised error :math:`\|\hat h_l - h_l\| / \|h_l\|` is the level's
@@ -110,6 +113,7 @@ class NSMModel(nn.Module):
             for i in range(concrete_convs))
         self.abstract_convs = nn.ModuleList(
             ConfidenceRGCNConv(hidden, hidden, num_relations, num_bases) for _ in range(num_levels - 1))
+        self.abstract_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_levels - 1))
         self.hierarchy = nn.ModuleList(
             SymmetricHierarchicalLayer(hidden, num_relations, num_bases, pool_ratio) for _ in range(num_levels - 1))
         self.dropout = nn.Dropout(dropout)
@@ -145,7 +149,8 @@ class NSMModel(nn.Module):
         out: dict = {"levels": []}
         readout_levels = [(h, batch)]
         cycle_loss = h.new_zeros((), dtype=torch.float32)
-        for level, (layer, conv) in enumerate(zip(self.hierarchy, self.abstract_convs), start=1):
+        for level, (layer, conv, norm) in enumerate(zip(self.hierarchy, self.abstract_convs, self.abstract_norms),
+                                                    start=1):
             pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature, tiles)
             error = relative_error(reconstruction, h.detach())
             out[f"recon_error_l{level}"] = error
@@ -154,7 +159,7 @@ class NSMModel(nn.Module):
             abstract = pooled.x + absorb_dropped(h, edge_index, edge_attr, pooled.perm)
             edge_index, edge_type, edge_attr, batch = pooled.edge_index, pooled.edge_type, pooled.edge_attr, pooled.batch
             tiles = group_by_relation(edge_index, edge_type, edge_attr, abstract.size(0), self.num_relations)
-            h = abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr, tiles)))
+            h = norm(abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr, tiles))))
             readout_levels.append((h, batch))
         out["logits"] = self.head(readout_levels, num_graphs, concrete_embedding, head_index, tail_index, query_relation)
         out["cycle_loss"] = cycle_loss

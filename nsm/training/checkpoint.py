@@ -43,6 +43,12 @@ class CheckpointError(NSMError):
     """A checkpoint file that cannot be used: unreadable, damaged, or not a checkpoint."""
 
 
+def mismatch(source: str | os.PathLike, exc: Exception) -> CheckpointError:
+    """A ``load_state_dict`` failure as one line (torch lists every mismatched key on its own line)."""
+    reason = " ".join(str(exc).split())
+    return CheckpointError(f"{source} does not fit this model/optimizer: {reason[:500]}")
+
+
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike, previous: str | os.PathLike | None = None) -> Path:
     """Write ``state`` (plus its ``checksum``) to ``path`` atomically; return ``path``.
 

@@ -40,8 +40,8 @@ from tqdm.auto import tqdm
 from nsm.errors import NSMError
 from nsm.training.batches import unpack_batch
 from nsm.training.checkpoint import (
-    BEST, ERROR, FORMAT, LATEST, PREVIOUS, CheckpointError, capture_rng_state, load_checkpoint,
-    load_latest, restore_rng_state, save_checkpoint,
+    BEST, ERROR, FORMAT, LATEST, PREVIOUS, capture_rng_state, load_checkpoint,
+    load_latest, mismatch, restore_rng_state, save_checkpoint,
 )
 from nsm.training.gpu import GPUMonitor, enable_tf32
 from nsm.training.metrics import TASK_TYPES, compute_classification_metrics
@@ -460,8 +460,7 @@ class NSMTrainer:
                 if component is not None and state.get(name) is not None:
                     component.load_state_dict(state[name])
         except (RuntimeError, ValueError, KeyError) as exc:
-            reason = " ".join(str(exc).split())  # torch lists every mismatch on its own line
-            raise CheckpointError(f"{source} does not fit this model/optimizer: {reason[:500]}") from None
+            raise mismatch(source, exc) from None
 
         missing = [key for key in ("global_step", "history", "rng_state", "epochs_without_improvement")
                    if key not in state]
