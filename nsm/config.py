@@ -69,7 +69,8 @@ class Profile:
     # as the rest of the model trains; at the common learning rate their error was often still
     # falling when the schedule ended. Planning, dev, training seeds 0/1/2, test recon L1 at 1x
     # 0.251/0.114/0.248, at 3x 0.126/0.167/0.144 (L2 0.271/0.425/0.542 and 0.142/0.458/0.454;
-    # accuracy 95.9/96.1/96.6% and 95.4/97.2/96.2%); 10x, seed 0: 0.145/0.228, 95.4% (2026-11-24).
+    # accuracy 95.9/96.1/96.6% and 95.4/97.2/96.2%); 10x, seed 0: 0.145/0.228, 95.4% (2026-11-24,
+    # before the abstract levels' LayerNorm).
     reconstruction_lr_scale: float = 3.0
     gradient_clip: float = 1.0
     early_stopping_patience: int = 20

@@ -15,8 +15,8 @@ neighbours it stands for, :math:`a_k + \max_{j \text{ dropped}} c_{kj} h_j`
 residual convolution, :math:`h_{l+1} = \mathrm{LayerNorm}(a' + \mathrm{ReLU}(\mathrm{RGCN}_{l+1}(a')))`:
 so the most abstract level summarises the whole graph, and every node keeps its concrete
 embedding. The normalisation keeps the levels on one scale: without it the features grew 5-15×
-per level (the coupling's shift, the gate and the absorbed maxima add up), and the summed readout
-heard little but the most abstract level.
+per level (the coupling and gate, the absorbed maxima and the residual convolution each add to
+them), and the summed readout heard little but the most abstract level.
 
 WHAT(WHY(h)) returns the kept nodes exactly and predicts the dropped ones from their
 neighbourhood; its normalised error :math:`\|\hat h_l - h_l\| / \|h_l\|` is the level's
