@@ -9,7 +9,9 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from _resume_driver import TinyGraphModel, annealing, make_graphs
+from nsm.config import make_run_config
 from nsm.errors import NSMError
+from nsm.job import build_model_for, make_trainer
 from nsm.models.baselines import BagOfTypesMLP
 from nsm.training import NSMTrainer, compute_classification_metrics
 from nsm.training.batches import unpack_batch
@@ -369,9 +371,6 @@ def test_tensorboard_logs_each_epoch(tmp_path):
 
 
 def test_reconstruction_networks_get_their_own_learning_rate(tmp_path):
-    from nsm.config import make_run_config
-    from nsm.job import build_model_for, make_trainer
-
     config = make_run_config("planning", "quick", run_dir=str(tmp_path), lr=2e-3, reconstruction_lr_scale=3.0)
     model = build_model_for(config)
     rest, reconstruction = make_trainer(config, model, torch.device("cpu")).optimizer.param_groups

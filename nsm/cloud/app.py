@@ -12,10 +12,11 @@ resources from its decorator; ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (
 
 A run name is a run: each job trains in ``/checkpoints/<run>/<domain>`` on the ``nsm-checkpoints``
 volume, commits the volume whenever it has written ``latest.pt`` (every ``checkpoint_every`` epochs
-and at the end), on a failure and when its container exits, and resumes from the newest committed checkpoint. So a retried attempt, in a fresh
-container, continues where the last one stopped, and running the same command again continues the
-run (a new ``--run`` name starts afresh). Each entry point prints the summary table, writes it to
-``runs/cloud/<run>/summary.json`` here, and returns it, failed jobs included with their cause.
+and at the end), on a failure and when its container exits, and resumes from the newest committed
+checkpoint. So a retried attempt, in a fresh container, continues where the last one stopped, and
+running the same command again continues the run (a new ``--run`` name starts afresh). Each entry
+point prints the summary table, writes it to ``runs/cloud/<run>/summary.json`` here, and returns
+it, failed jobs included with their cause.
 """
 
 from __future__ import annotations

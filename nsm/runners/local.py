@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from nsm.atomic import write_json
 from nsm.config import RELATIVE_COST_PER_SAMPLE
 from nsm.data import DATASET_SIZE_ARGUMENT
-from nsm.atomic import write_json
 
 
 def parallel_plan(num_jobs: int, cores: int | None = None) -> tuple[int, int]:
