@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from torch_geometric.loader import DataLoader
 
 from nsm.atomic import write_json
@@ -89,6 +90,16 @@ def parameter_groups(model: torch.nn.Module, config: dict[str, Any]) -> list[dic
             {"params": reconstruction, "lr": config["lr"] * config["reconstruction_lr_scale"]}]
 
 
+def lr_schedule(optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: int) -> LRScheduler:
+    """Per epoch: ``warmup_epochs`` rising linearly from a tenth of each group's learning rate, then
+    cosine decay over the remaining epochs (all of them when the run is no longer than the warm-up)."""
+    if not 0 < warmup_epochs < epochs:
+        return CosineAnnealingLR(optimizer, T_max=epochs)
+    return SequentialLR(optimizer, [LinearLR(optimizer, start_factor=0.1, total_iters=warmup_epochs),
+                                    CosineAnnealingLR(optimizer, T_max=epochs - warmup_epochs)],
+                        milestones=[warmup_epochs])
+
+
 def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.device,
                  on_checkpoint: CheckpointHook | None = None) -> NSMTrainer:
     """The trainer of ``config``'s run. ``on_checkpoint(epoch)`` runs each time the end of an epoch
@@ -116,7 +127,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         log_interval=config["log_interval"],
         use_wandb=False,
         use_tensorboard=config["tensorboard"],
-        lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"]),
+        lr_scheduler=lr_schedule(optimizer, config["epochs"], config["lr_warmup_epochs"]),
         checkpoint_every=config["checkpoint_every"],
         run_config=config,
     )

@@ -143,9 +143,9 @@ def test_mask_nodes_silences_exactly_those_nodes(runs):
 @pytest.mark.slow
 def test_masking_the_l3_kept_nodes_moves_the_output_more_than_random_nodes(tmp_path):
     # A causal model that classifies well (the quick profile's barely trained ones do not): 600
-    # scenarios, 15 epochs, ~10 s on one CPU thread. Training seed 1: at this size seed 0 never
-    # leaves chance (README, "Is the trace faithful?", gives every seed's figures).
-    config = make_run_config("causal", "quick", epochs=15, lr=3e-3, data={"num_scenarios": 600}, seed=1,
+    # scenarios, 15 epochs, ~10 s on one CPU thread (README, "Is the trace faithful?", gives the
+    # figures of other training seeds).
+    config = make_run_config("causal", "quick", epochs=15, lr=3e-3, data={"num_scenarios": 600},
                              run_dir=str(tmp_path / "run"), data_root=str(tmp_path / "data"))
     results = run_job(config)
     assert results["test_metrics"]["accuracy"] >= 0.8, "the model must classify well for the check to mean anything"

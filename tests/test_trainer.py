@@ -11,7 +11,7 @@ from torch_geometric.loader import DataLoader
 from _resume_driver import TinyGraphModel, annealing, make_graphs
 from nsm.config import make_run_config
 from nsm.errors import NSMError
-from nsm.job import build_model_for, make_trainer
+from nsm.job import build_model_for, lr_schedule, make_trainer
 from nsm.models.baselines import BagOfTypesMLP
 from nsm.training import NSMTrainer, compute_classification_metrics
 from nsm.training.batches import unpack_batch
@@ -374,10 +374,27 @@ def test_reconstruction_networks_get_their_own_learning_rate(tmp_path):
     config = make_run_config("planning", "quick", run_dir=str(tmp_path), lr=2e-3, reconstruction_lr_scale=3.0)
     model = build_model_for(config)
     rest, reconstruction = make_trainer(config, model, torch.device("cpu")).optimizer.param_groups
-    assert rest["lr"] == 2e-3 and reconstruction["lr"] == pytest.approx(6e-3)
+    # initial_lr: the schedule's base rate (lr itself starts the warm-up at a tenth of it).
+    assert rest["initial_lr"] == 2e-3 and reconstruction["initial_lr"] == pytest.approx(6e-3)
+    assert reconstruction["lr"] == pytest.approx(3 * rest["lr"])
     assert [id(p) for p in reconstruction["params"]] == [id(p) for p in model.reconstruction_parameters()]
     assert sorted(map(id, rest["params"] + reconstruction["params"])) == sorted(map(id, model.parameters()))
     flat = build_model_for(dict(config, model="flat-rgcn"))
     assert len(make_trainer(config, flat, torch.device("cpu")).optimizer.param_groups) == 1
     with pytest.raises(NSMError, match="reconstruction_lr_scale must be positive"):
         make_run_config("planning", "quick", reconstruction_lr_scale=0.0)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=3e-3)
+    schedule = lr_schedule(optimizer, epochs=10, warmup_epochs=1)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(3e-4) and rates[1] == pytest.approx(3e-3)
+    assert all(later < earlier for earlier, later in zip(rates[1:], rates[2:])) and rates[-1] > 0
+    # No room for a warm-up: plain cosine decay from the full rate.
+    assert isinstance(lr_schedule(optimizer, epochs=1, warmup_epochs=1), torch.optim.lr_scheduler.CosineAnnealingLR)
