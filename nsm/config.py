@@ -242,13 +242,12 @@ def validate_run_config(config: dict[str, Any]) -> None:
         raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
     if config["device"] not in ("auto", "cpu", "cuda"):
         raise NSMError(f"unknown device {config['device']!r}; choose auto, cpu or cuda")
-    for key in ("epochs", "batch_size", "checkpoint_every", "log_interval", "prefetch_factor"):
+    for key, least in (("epochs", 1), ("batch_size", 1), ("checkpoint_every", 1), ("log_interval", 1),
+                       ("prefetch_factor", 1), ("lr_warmup_epochs", 0)):
         value = config[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise NSMError(f"{key} must be a positive integer, got {value!r}")
-    warmup = config["lr_warmup_epochs"]
-    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
-        raise NSMError(f"lr_warmup_epochs must be a non-negative integer, got {warmup!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            kind = "a positive" if least else "a non-negative"
+            raise NSMError(f"{key} must be {kind} integer, got {value!r}")
     for key in ("lr", "reconstruction_lr_scale"):
         if not config[key] > 0:
             raise NSMError(f"{key} must be positive, got {config[key]!r}")
