@@ -37,14 +37,12 @@ class _Candidate:
     def calibration(self) -> RateCalibration:
         return RateCalibration.of(*self.labelled)
 
-    def reaches(self, rates: tuple[float, float]) -> bool:
-        return rates == self.labelled.answer.observed_rates or self.calibration.unmeasured_part(*rates) is not None
-
-    def at(self, rates: tuple[float, float]) -> Labelled:
-        """The scenario with these observed rates (``reaches(rates)`` must hold)."""
+    def at(self, rates: tuple[float, float]) -> Labelled | None:
+        """The scenario with these observed rates, or None if no unmeasured part gives them."""
         if rates == self.labelled.answer.observed_rates:
             return self.labelled
-        return Labelled(*self.calibration.adjusted(*self.calibration.unmeasured_part(*rates)))
+        unmeasured = self.calibration.unmeasured_part(*rates)
+        return None if unmeasured is None else Labelled(*self.calibration.adjusted(*unmeasured))
 
 
 def bag_of_types(sample: Sample) -> tuple:
@@ -60,8 +58,10 @@ def _matched(first: _Candidate, second: _Candidate, rng: random.Random) -> tuple
     first_rates, second_rates = first.labelled.answer.observed_rates, second.labelled.answer.observed_rates
     midpoint = ((first_rates[0] + second_rates[0]) / 2, (first_rates[1] + second_rates[1]) / 2)
     for rates in (midpoint, *rng.sample((first_rates, second_rates), 2)):
-        if first.reaches(rates) and second.reaches(rates):
-            return first.at(rates), second.at(rates)
+        moved_first = first.at(rates)
+        moved_second = second.at(rates) if moved_first is not None else None
+        if moved_second is not None:
+            return moved_first, moved_second
     return None
 
 
