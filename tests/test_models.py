@@ -8,7 +8,7 @@ from nsm.errors import NSMError
 from nsm.models import MODEL_NAMES, NSMModel, TemperatureScheduler, build_model
 from nsm.models.confidence.semiring import soft_oplus
 from nsm.models.coupling import AffineCoupling, CouplingStack
-from nsm.models.pooling import absorb_dropped, coarsen_edges
+from nsm.models.pooling import WhatUnpooling, absorb_dropped, coarsen_edges
 from nsm.models.rgcn import ConfidenceRGCNConv
 
 F, R = 64, 16
@@ -305,11 +305,15 @@ def test_pooling_keeps_ceil_ratio_of_each_graph():
         assert torch.all(score[l2["batch"] == graph][:-1] >= score[l2["batch"] == graph][1:])
 
 
-def test_what_inverts_why_exactly_on_kept_nodes():
+@pytest.mark.parametrize("what_shape", [None, {"hidden": 24, "convs": 4}])
+def test_what_inverts_why_exactly_on_kept_nodes(what_shape):
     model = nsm()
     randomise_couplings(model)
     batch = random_batch()
     layer = model.hierarchy[0]
+    if what_shape:  # a WHAT of another width and depth (benchmarks/what_capacity.py swaps them in)
+        layer.unpool = WhatUnpooling(F, R, 4, **what_shape)
+        assert len(layer.unpool.reach) == 2 and layer.unpool.spread.out_channels == 24
     h = torch.relu(model.concrete_convs[0](batch.x, batch.edge_index, batch.edge_type, batch.edge_attr))
     pooled, reconstruction = layer(h, batch.edge_index, batch.edge_type, batch.edge_attr, batch.batch, 1.0)
     assert not torch.allclose(pooled.x, h[pooled.perm], atol=1e-3)  # WHY really transforms
@@ -337,6 +341,14 @@ def test_pooling_scores_learn_from_the_task(concrete_convs):
     run(model, random_batch())["logits"].sum().backward()  # the task alone, no cycle loss
     for layer in model.hierarchy:
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.pool.score.parameters())
+
+
+def test_the_default_what_is_two_convolutions_of_the_model_width():
+    what = nsm().hierarchy[0].unpool
+    assert [name for name, _ in what.named_children()] == ["spread", "reach", "predict"] and not len(what.reach)
+    assert (what.spread.in_channels, what.spread.out_channels, what.predict.out_channels) == (F + 2, F, F)
+    with pytest.raises(ValueError, match="at least 2"):
+        WhatUnpooling(F, R, 4, convs=1)
 
 
 def test_reconstruction_parameters_are_what_only_the_cycle_loss_trains():

@@ -7,10 +7,11 @@ gate lets the scores learn from the loss, and being positive and bounded it can 
 exactly by WHAT. The abstract graph's edges are built by :func:`coarsen_edges`.
 
 **WHAT** puts the kept nodes' features back at their positions (gate removed, so they are exact)
-and predicts every dropped node from its concrete-level neighbourhood with two relational
-convolutions (ReLU between) over ``[placed features | kept | dropped]``: a kept neighbour
-contributes its features, a dropped one a learned vector of the relation that links them, and
-the second convolution reaches dropped nodes whose nearest kept node is two hops away.
+and predicts every dropped node from its concrete-level neighbourhood with relational
+convolutions (two by default, ReLU between) over ``[placed features | kept | dropped]``: a kept
+neighbour contributes its features, a dropped one a learned vector of the relation that links
+them, and each further convolution reaches one hop further, so the second reaches dropped nodes
+whose nearest kept node is two hops away.
 """
 
 from __future__ import annotations
@@ -105,12 +106,22 @@ class WhyPooling(nn.Module):
 
 
 class WhatUnpooling(nn.Module):
-    """Abstract features ``[K, C]`` back to all ``N`` concrete nodes ``[N, C]`` (see the module docstring)."""
+    """Abstract features ``[K, C]`` back to all ``N`` concrete nodes ``[N, C]`` (see the module docstring).
 
-    def __init__(self, channels: int, num_relations: int, num_bases: int):
+    ``convs`` (at least 2) convolutions of width ``hidden`` (default ``C``): one spreads the kept
+    features, ``convs - 2`` residual ones reach a hop further each, the last predicts.
+    """
+
+    def __init__(self, channels: int, num_relations: int, num_bases: int, hidden: int | None = None,
+                 convs: int = 2):
         super().__init__()
-        self.spread = ConfidenceRGCNConv(channels + 2, channels, num_relations, num_bases)
-        self.predict = ConfidenceRGCNConv(channels, channels, num_relations, num_bases)
+        if convs < 2:
+            raise ValueError(f"WHAT needs at least 2 convolutions, got {convs}")
+        hidden = hidden or channels
+        self.spread = ConfidenceRGCNConv(channels + 2, hidden, num_relations, num_bases)
+        self.reach = nn.ModuleList(
+            ConfidenceRGCNConv(hidden, hidden, num_relations, num_bases) for _ in range(convs - 2))
+        self.predict = ConfidenceRGCNConv(hidden, channels, num_relations, num_bases)
 
     def forward(self, pooled: PooledGraph, edge_index: Tensor, edge_type: Tensor, edge_attr: Tensor,
                 num_nodes: int, tiles: RelationTiles | None = None) -> Tensor:
@@ -118,8 +129,10 @@ class WhatUnpooling(nn.Module):
         placed = kept_x.new_zeros(num_nodes, kept_x.size(-1)).index_copy(0, pooled.perm, kept_x)
         kept = torch.zeros(num_nodes, dtype=torch.long, device=placed.device).index_fill_(0, pooled.perm, 1)
         status = nn.functional.one_hot(kept, 2).to(placed.dtype)  # [dropped, kept]
-        spread = torch.relu(self.spread(torch.cat([placed, status], dim=-1), edge_index, edge_type, edge_attr, tiles))
-        predicted = self.predict(spread, edge_index, edge_type, edge_attr, tiles)
+        h = torch.relu(self.spread(torch.cat([placed, status], dim=-1), edge_index, edge_type, edge_attr, tiles))
+        for conv in self.reach:
+            h = h + torch.relu(conv(h, edge_index, edge_type, edge_attr, tiles))
+        predicted = self.predict(h, edge_index, edge_type, edge_attr, tiles)
         return torch.where(kept.bool().unsqueeze(-1), placed, predicted)
 
 
