@@ -18,7 +18,9 @@ import json
 import torch
 from torch_geometric.loader import DataLoader
 
+from nsm.errors import NSMError
 from nsm.job import build_datasets, load_run
+from nsm.models import NSMModel
 from nsm.models.pooling import WhatUnpooling
 from nsm.training.batches import unpack_batch
 
@@ -55,10 +57,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.convs is not None and args.convs < 2:
+        parser.error("--convs must be at least 2 (one spreads the kept features, one predicts)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    config, test_set, model = load_run(args.run_dir)
+    try:
+        config, test_set, model = load_run(args.run_dir)
+    except NSMError as exc:
+        parser.error(str(exc))
+    if not isinstance(model, NSMModel):
+        parser.error(f"{args.run_dir} is a {config['model']} run: only the NSM has a WHAT")
     device = next(model.parameters()).device
     fresh = args.convs is not None or args.width is not None
     if fresh:
@@ -67,7 +76,7 @@ def main() -> None:
             layer.unpool = WhatUnpooling(settings["node_features"], settings["num_relations"], settings["num_bases"],
                                          hidden=args.width, convs=args.convs or 2).to(device)
     model.requires_grad_(False)
-    what = [parameter for layer in model.hierarchy for parameter in layer.unpool.parameters()]
+    what = model.reconstruction_parameters()
     for parameter in what:
         parameter.requires_grad_(True)
     optimizer = torch.optim.Adam(what, lr=args.lr or (3e-3 if fresh else 1e-3))
