@@ -16,33 +16,14 @@ import argparse
 import json
 
 import torch
+from torch.utils.data import Subset
 from torch_geometric.loader import DataLoader
 
 from nsm.errors import NSMError
-from nsm.job import build_datasets, load_run
+from nsm.job import build_datasets, build_loaders, load_run, make_trainer
 from nsm.models import NSMModel
 from nsm.models.pooling import WhatUnpooling
 from nsm.training.batches import unpack_batch
-
-
-def graphs(dataset, limit: int | None = None) -> list:
-    """The dataset's graphs (its items are ``(graph, label)``; the graph carries its label)."""
-    return [dataset[i][0] for i in range(min(limit or len(dataset), len(dataset)))]
-
-
-@torch.no_grad()
-def test_errors(model, loader, device) -> dict[str, float]:
-    """Graph-weighted mean of the per-batch errors, as ``NSMTrainer.evaluate`` reports them."""
-    model.eval()
-    sums, count = {}, 0
-    for batch in loader:
-        inputs, labels = unpack_batch(batch, device)
-        out = model(**inputs)
-        for key in ("recon_error_l1", "recon_error_l2"):
-            if key in out:
-                sums[key] = sums.get(key, 0.0) + out[key].item() * labels.numel()
-        count += labels.numel()
-    return {key: round(total / count, 4) for key, total in sums.items()}
 
 
 def main() -> None:
@@ -81,11 +62,17 @@ def main() -> None:
         parameter.requires_grad_(True)
     optimizer = torch.optim.Adam(what, lr=args.lr or (3e-3 if fresh else 1e-3))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
-    train = DataLoader(graphs(build_datasets(config, ("train",))["train"], args.train_graphs),
+    train_set = build_datasets(config, ("train",))["train"]
+    train = DataLoader(Subset(train_set, range(min(args.train_graphs, len(train_set)))),
                        batch_size=config["batch_size"], shuffle=True)
-    test = DataLoader(graphs(test_set), batch_size=config["batch_size"])
+    test = build_loaders(config, {"test": test_set}, device)["test"]
+    evaluator = make_trainer(config, model, device)
 
-    history = [{"epoch": 0, **test_errors(model, test, device)}]
+    def test_errors() -> dict[str, float]:
+        metrics = evaluator.evaluate(test, config["model_args"]["task_type"], compute_metrics=None)
+        return {key: round(value, 4) for key, value in metrics.items() if key.startswith("recon_error")}
+
+    history = [{"epoch": 0, **test_errors()}]
     print(history[-1], flush=True)
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -95,7 +82,7 @@ def main() -> None:
             loss.backward()
             optimizer.step()
         schedule.step()
-        history.append({"epoch": epoch, **test_errors(model, test, device)})
+        history.append({"epoch": epoch, **test_errors()})
         print(history[-1], flush=True)
     if args.json:
         print(json.dumps({"run_dir": args.run_dir, "convs": args.convs, "width": args.width, "fresh": fresh,
