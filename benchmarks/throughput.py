@@ -44,7 +44,7 @@ def measure(domain: str, model_name: str, batch_size: int, dataset, device: torc
                              checkpoint_every=10**6)
     model = build_model(model_name, **config["model_args"]).to(device)
     trainer = make_trainer(config, model, device)
-    trainer.progress = False
+    trainer.progress = None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0),
                         pin_memory=device.type == "cuda")
     task_type = config["model_args"]["task_type"]

@@ -19,6 +19,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from nsm.config import DEFAULT_PROFILE, DOMAINS, MODELS, PROFILES, make_run_config, parse_domains
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.errors import NSMError
@@ -183,7 +185,8 @@ def cmd_train(args) -> int:
     if args.kg_dir and args.domain != "kg":
         raise NSMError("--kg-dir only applies to --domain kg")
     config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}")
-    results = run_job(config)
+    with logging_redirect_tqdm():  # the epoch lines go above the progress bar, not through it
+        results = run_job(config)
     print(format_summary({args.domain: results}))
     print(f"results: {Path(config['run_dir']) / 'results.json'}")
     return 0

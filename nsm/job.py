@@ -17,6 +17,7 @@ import os
 import random
 import time
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,11 +29,13 @@ from torch_geometric.loader import DataLoader
 from nsm.atomic import write_json
 from nsm.data import load_dataset
 from nsm.errors import NSMError
+from nsm.host import describe_host
 from nsm.models import NSMModel, build_model
 from nsm.models.confidence.temperature import TemperatureScheduler
 from nsm.training.checkpoint import load_checkpoint, mismatch
 from nsm.training.gpu import gpu_summary
 from nsm.training.metrics import compute_classification_metrics
+from nsm.training.progress import ProgressFn
 from nsm.training.trainer import NSMTrainer
 
 CheckpointHook = Callable[[int], None]
@@ -101,9 +104,10 @@ def lr_schedule(optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: in
 
 
 def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.device,
-                 on_checkpoint: CheckpointHook | None = None) -> NSMTrainer:
+                 on_checkpoint: CheckpointHook | None = None, progress: ProgressFn | None = None) -> NSMTrainer:
     """The trainer of ``config``'s run. ``on_checkpoint(epoch)`` runs each time the end of an epoch
-    has been written to ``latest.pt`` (the Modal app commits its volume then)."""
+    has been written to ``latest.pt`` (the Modal app commits its volume then); ``progress`` gets the
+    trainer's progress events (default: a bar when stderr is a terminal)."""
     # The fused kernel updates all parameters at once: ~1 ms less per step than the per-tensor loop on CPU.
     optimizer = torch.optim.Adam(parameter_groups(model, config), lr=config["lr"],
                                  weight_decay=config["weight_decay"], fused=device.type in ("cpu", "cuda"))
@@ -130,11 +134,14 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         lr_scheduler=lr_schedule(optimizer, config["epochs"], config["lr_warmup_epochs"]),
         checkpoint_every=config["checkpoint_every"],
         run_config=config,
+        progress=progress,
     )
 
 
-def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None) -> dict[str, Any]:
-    """Train one domain as ``config`` says; return (and write) its results."""
+def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
+            progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Train one domain as ``config`` says; return (and write) its results. ``on_checkpoint`` and
+    ``progress`` as for :func:`make_trainer`."""
     run_dir = Path(config["run_dir"])
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,15 +150,17 @@ def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None)
     if config.get("num_threads"):
         torch.set_num_threads(config["num_threads"])
     started = time.perf_counter()
+    # Where and when: the last digits of training differ between hosts (see nsm.host).
     results: dict[str, Any] = {"domain": config["domain"], "model": config["model"], "status": "running",
-                               "config": config}
+                               "config": config, "host": describe_host(),
+                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
         device = resolve_device(config["device"])
         seed_everything(config["seed"])
         datasets = build_datasets(config)
         loaders = build_loaders(config, datasets, device)
         model = build_model_for(config).to(device)
-        trainer = make_trainer(config, model, device, on_checkpoint)
+        trainer = make_trainer(config, model, device, on_checkpoint, progress)
         start_epoch = trainer.resume(run_dir) if config["resume"] else 0
         task_type = config["model_args"]["task_type"]
         history = trainer.train(

@@ -255,6 +255,7 @@ def test_labels_agree_with_pgmpy(datasets, labelled_scenarios):
     assert checked == 200
 
 
+@pytest.mark.rounding
 @pytest.mark.slow
 def test_bag_of_types_stays_near_chance(tmp_path):
     train = CausalTripleDataset(tmp_path, "train", num_scenarios=2400, seed=0)

@@ -17,6 +17,9 @@ from nsm.training.checkpoint import (
     CheckpointError, capture_rng_state, load_checkpoint, load_latest, restore_rng_state, save_checkpoint,
 )
 
+# Bit-exact resume must hold under any CPU kernels: run again under other ones (make test).
+pytestmark = pytest.mark.rounding
+
 DRIVER = Path(__file__).with_name("_resume_driver.py")
 
 

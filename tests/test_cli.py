@@ -77,6 +77,7 @@ def test_longest_jobs_start_first():
 
 
 @pytest.mark.slow
+@pytest.mark.rounding
 def test_train_then_eval(tmp_path, capsys, data_root):
     run_dir = tmp_path / "run"
     assert main(["train", "--domain", "planning", "--profile", "quick", "--run-dir", str(run_dir),

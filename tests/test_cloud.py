@@ -106,6 +106,7 @@ def test_train_commits_each_latest_checkpoint_and_on_exit(tmp_path, commits):
     assert state["epoch"] == config["epochs"] - 1
 
 
+@pytest.mark.rounding
 def test_a_second_call_resumes_from_the_first_calls_checkpoint(tmp_path, commits):
     first = cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=2))
     assert first["epochs_run"] == 2

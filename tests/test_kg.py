@@ -279,6 +279,7 @@ def test_edited_kg_files_are_not_served_from_a_stale_cache(tmp_path, kg_copy, mo
 
 # --- label leakage ------------------------------------------------------------------------------
 
+@pytest.mark.rounding
 @pytest.mark.slow
 def test_bag_of_types_stays_near_chance(tmp_path):
     train, test = (KnowledgeGraphTripleDataset(tmp_path, split, num_samples=2000) for split in ("train", "test"))

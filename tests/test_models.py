@@ -11,6 +11,9 @@ from nsm.models.coupling import AffineCoupling, CouplingStack
 from nsm.models.pooling import WhatUnpooling, absorb_dropped, coarsen_edges
 from nsm.models.rgcn import ConfidenceRGCNConv
 
+# Floating-point results throughout: run again under other CPU kernels (make test).
+pytestmark = pytest.mark.rounding
+
 F, R = 64, 16
 
 
@@ -376,6 +379,8 @@ def test_cycle_loss_weights_levels():
 
 
 def test_training_the_cycle_lowers_reconstruction_error():
+    # Bars with a margin over initial seeds and batches: the ratios were L1 0.24-0.40 and L2 0.46-0.67
+    # over six of them (seed 0: 0.28 / 0.46) under both the AVX2 and the default kernels (2026-12-01).
     model = nsm()
     batch = random_batch()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -387,7 +392,7 @@ def test_training_the_cycle_lowers_reconstruction_error():
         optimizer.step()
     last = run(model, batch)
     # L2 also absorbs its dropped neighbours' maxima, which WHAT has to predict: it falls less.
-    for key, factor in (("recon_error_l1", 0.5), ("recon_error_l2", 0.7)):
+    for key, factor in (("recon_error_l1", 0.6), ("recon_error_l2", 0.85)):
         assert last[key] < factor * first[key], (key, first[key].item(), last[key].item())
 
 

@@ -278,6 +278,7 @@ def test_labels_agree_with_pyperplan(datasets):
 
 # --- leakage ---------------------------------------------------------------------------------------------
 
+@pytest.mark.rounding
 @pytest.mark.slow
 def test_bag_of_types_near_chance(tmp_path):
     train, test = (PlanningTripleDataset(tmp_path, split, num_problems=3000) for split in ("train", "test"))

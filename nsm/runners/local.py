@@ -3,14 +3,19 @@
 Each domain trains in its own Python process (``python -m nsm.runners.worker``), so a failure of
 any kind — an exception, a NaN, even a hard crash of the interpreter — stays in that process: the
 other domains go on, every domain's results and checkpoints stay on disk, and the summary says
-what happened to each. Output of each worker is prefixed with its domain and kept in
-``<run_dir>/train.log``. With more jobs than cores the longest jobs start first (by
+what happened to each. With more jobs than cores the longest jobs start first (by
 :data:`~nsm.config.RELATIVE_COST_PER_SAMPLE`), so the short ones fill the gaps at the end.
+
+What each worker says (:mod:`nsm.runners.messages`) is kept in ``<run_dir>/train.log``: one line
+per epoch, the first batch's shapes, warnings and errors. On a terminal each domain has one live
+progress bar (epoch, step, loss, validation accuracy, ETA), and only warnings and errors are
+printed above the bars; elsewhere (CI, a pipe) the log lines are printed, prefixed with the domain.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,9 +24,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from tqdm.auto import tqdm
+
 from nsm.atomic import write_json
 from nsm.config import RELATIVE_COST_PER_SAMPLE
 from nsm.data import DATASET_SIZE_ARGUMENT
+from nsm.runners.messages import parse_line
+from nsm.training.progress import ProgressBar
 
 
 def parallel_plan(num_jobs: int, cores: int | None = None) -> tuple[int, int]:
@@ -37,12 +46,20 @@ def expected_cost(config: dict[str, Any]) -> float:
     return RELATIVE_COST_PER_SAMPLE[domain] * config["data"].get(DATASET_SIZE_ARGUMENT[domain], 1) * config["epochs"]
 
 
-def _relay(domain: str, stream, log_path: Path, log: Callable[[str], None]) -> None:
+def _relay(domain: str, stream, log_path: Path, log: Callable[[str], None], bar: ProgressBar | None) -> None:
+    """Route one worker's lines: progress events to its bar, log lines to its train.log and the console."""
     with open(log_path, "a") as log_file:
         for line in stream:
-            log_file.write(line)
+            kind, payload = parse_line(line)
+            if kind == "progress":
+                if bar is not None:
+                    bar(payload)
+                continue
+            level, text = payload
+            log_file.write(text + "\n")
             log_file.flush()
-            log(f"[{domain}] {line.rstrip()}")
+            if bar is None or level >= logging.WARNING:
+                log(f"[{domain}] {text}")
 
 
 def _outcome(domain: str, config: dict[str, Any], returncode: int) -> dict[str, Any]:
@@ -61,11 +78,20 @@ def _outcome(domain: str, config: dict[str, Any], returncode: int) -> dict[str, 
 
 
 def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_processes: int | None = None,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
+                log: Callable[[str], None] | None = None, progress: bool | None = None) -> dict[str, Any]:
     """Run every config (keyed by domain), write ``summary_path`` and return the summary.
 
+    ``progress`` draws a bar per domain on stdout (default: when stdout is a terminal); ``log``
+    receives the console lines (default: printed, above the bars).
     Never raises for a job: a failed domain is a ``status: failed`` entry with its error.
     """
+    if progress is None:
+        progress = sys.stdout.isatty()
+    if log is None:
+        log = (lambda line: tqdm.write(line, file=sys.stdout)) if progress else print
+    width = max(len(domain) for domain in configs)
+    bars = {domain: ProgressBar(f"{domain:<{width}}", position=i, file=sys.stdout) if progress else None
+            for i, domain in enumerate(configs)}
     processes, threads = parallel_plan(len(configs))
     if max_processes:
         processes = min(processes, max_processes)
@@ -88,19 +114,24 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
             )
             process.stdin.write(json.dumps(config))
             process.stdin.close()
-            relay = threading.Thread(target=_relay, args=(domain, process.stdout, run_dir / "train.log", log),
-                                     daemon=True)
+            relay = threading.Thread(target=_relay, daemon=True,
+                                     args=(domain, process.stdout, run_dir / "train.log", log, bars[domain]))
             relay.start()
             running[domain] = (process, relay, config)
         for domain, (process, relay, config) in list(running.items()):
             if process.poll() is None:
                 continue
             relay.join()
+            if bars[domain] is not None:
+                bars[domain].finish()
             del running[domain]
             summary[domain] = _outcome(domain, config, process.returncode)
             status = summary[domain]["status"]
             log(f"{domain}: {status}" + (f" — {summary[domain]['error']}" if status == "failed" else ""))
         time.sleep(0.2)
+    for bar in bars.values():  # all at the end, in order: tqdm redraws open bars below each printed line
+        if bar is not None:
+            bar.close()
     ordered = {domain: summary[domain] for domain in configs}
     write_json(summary_path, ordered)
     return ordered

@@ -1,7 +1,8 @@
 """Entry point of one local worker process: read a run config (JSON) on stdin, run the job.
 
 ``run_job`` writes ``results.json`` itself, on success and on failure; the exit code tells the
-parent whether the job succeeded.
+parent whether the job succeeded. Log records, Python warnings and progress events go to stdout
+as the JSON lines of :mod:`nsm.runners.messages`.
 """
 
 import json
@@ -12,16 +13,28 @@ import torch
 
 from nsm.errors import NSMError
 from nsm.job import run_job
+from nsm.runners.messages import log_line, progress_line
+
+
+def send(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class MessageHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        send(log_line(self.format(record), record.levelno))
 
 
 def main() -> int:
     config = json.load(sys.stdin)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[MessageHandler()])
+    logging.captureWarnings(True)
     torch.set_num_threads(config["num_threads"])
     try:
-        run_job(config)
+        run_job(config, progress=lambda event: send(progress_line(event)))
     except NSMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        logging.error("error: %s", exc)
         return 2
     return 0
 

@@ -35,8 +35,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
-
 from nsm.errors import NSMError
 from nsm.training.batches import unpack_batch
 from nsm.training.checkpoint import (
@@ -45,6 +43,7 @@ from nsm.training.checkpoint import (
 )
 from nsm.training.gpu import GPUMonitor, enable_tf32
 from nsm.training.metrics import TASK_TYPES, compute_classification_metrics
+from nsm.training.progress import STEP_EVENT_INTERVAL_S, ProgressBar, ProgressFn
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,8 @@ class NSMTrainer:
         temp_scheduler: ``get_temperature()`` read at each epoch's start, ``step()`` at its end.
         checkpoint_dir: where ``latest.pt``, ``previous.pt``, ``best.pt`` and ``error.pt`` go;
             ``None`` writes nothing.
-        log_interval: steps between progress log lines (each costs one host sync).
+        log_interval: steps between progress log lines when there is no ``progress`` (each costs
+            one host sync).
         use_wandb, use_tensorboard: log each epoch's numbers there too (imported only if asked).
         lr_scheduler: a ``torch.optim.lr_scheduler`` stepped once per epoch
             (``ReduceLROnPlateau`` with the validation loss).
@@ -74,7 +74,9 @@ class NSMTrainer:
         checkpoint_every: epochs between ``latest.pt`` writes; the final epoch is always written.
         run_config: JSON-able description of the run, stored in every checkpoint.
         use_amp: autocast on CUDA; default on for CUDA, off otherwise.
-        progress: tqdm bars; default on when stderr is a terminal.
+        progress: where progress events go (:mod:`nsm.training.progress`): ``True`` for one tqdm
+            bar over the run, ``False`` for none (log lines every ``log_interval`` steps instead),
+            or a callable taking each event; default a bar when stderr is a terminal.
         tensorboard_dir: default ``checkpoint_dir/tensorboard``.
     """
 
@@ -96,7 +98,7 @@ class NSMTrainer:
         checkpoint_every: int = 1,
         run_config: Mapping[str, Any] | None = None,
         use_amp: bool | None = None,
-        progress: bool | None = None,
+        progress: bool | ProgressFn | None = None,
         tensorboard_dir: str | os.PathLike | None = None,
     ):
         _require(cycle_loss_weight >= 0, f"cycle_loss_weight must be >= 0, got {cycle_loss_weight}")
@@ -120,7 +122,10 @@ class NSMTrainer:
         self.checkpoint_every = checkpoint_every
         self.log_interval = log_interval
         self.run_config = dict(run_config) if run_config is not None else None
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        if progress is None:
+            progress = sys.stderr.isatty()
+        self.progress: ProgressFn | None = (ProgressBar() if progress else None) if isinstance(progress, bool) \
+            else progress
         self.num_classes: int | None = getattr(model, "num_classes", None)
         self.class_weights = None
         if class_weights is not None:
@@ -139,6 +144,7 @@ class NSMTrainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
 
         self.current_epoch = -1  # the epoch running, or the last one run
+        self.epochs: int | None = None  # the epochs of the train() call running, or of the last one
         self.start_epoch = 0  # where the next train() begins unless told otherwise
         self.latest_epoch: int | None = None  # the epoch whose end this run last wrote to latest.pt
         self.global_step = 0
@@ -188,12 +194,13 @@ class NSMTrainer:
         _require(task_type in TASK_TYPES, f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
         _require(isinstance(epochs, int) and epochs > 0, f"epochs must be a positive integer, got {epochs!r}")
         start_epoch = self.start_epoch if start_epoch is None else start_epoch
+        self.epochs = epochs
         loader_generator = getattr(train_loader, "generator", None)
         if self._pending_rng_state is not None:
             restore_rng_state(self._pending_rng_state, loader_generator)
             self._pending_rng_state = None
         if self._patience_exhausted(early_stopping_patience):
-            logger.info("early stopping had already ended this run at epoch %d", self.current_epoch)
+            logger.info("early stopping had already ended this run after epoch %d", self.current_epoch + 1)
             return self.history
 
         try:
@@ -234,13 +241,16 @@ class NSMTrainer:
                         self.latest_epoch = epoch
                 self._on_epoch_end(epoch, train_metrics, val_metrics)
                 if stopping:
-                    logger.info("early stopping after epoch %d: no better validation loss for %d epochs "
-                                "(best %.4f at epoch %d)", epoch, self.epochs_without_improvement,
-                                self.best_val_loss, self.best_epoch)
+                    logger.info("early stopping after epoch %d/%d: no better validation loss for %d epochs "
+                                "(best %.4f at epoch %d)", epoch + 1, epochs, self.epochs_without_improvement,
+                                self.best_val_loss, self.best_epoch + 1)
                     break
         except Exception as exc:
             self._save_error_checkpoint(exc, loader_generator)
             raise
+        finally:
+            if hasattr(self.progress, "close"):
+                self.progress.close()
         self.start_epoch = self.current_epoch + 1
         return self.history
 
@@ -259,8 +269,9 @@ class NSMTrainer:
         loss_sums = torch.zeros(3, device=self.device)  # total, task, cycle; weighted by graphs
         grad_norm_sum = torch.zeros((), device=self.device)
         num_graphs = num_steps = 0
-        started = time.perf_counter()
-        for step, batch in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.progress)):
+        steps = _length(loader)
+        started = last_event = time.perf_counter()
+        for step, batch in enumerate(loader):
             inputs, labels = unpack_batch(batch, self.device)
             with self._autocast():
                 output = self.model(**inputs)
@@ -286,8 +297,15 @@ class NSMTrainer:
             loss_sums += torch.stack([loss, task_loss, cycle_loss]).detach() * batch_graphs
             num_graphs += batch_graphs
             num_steps += 1
-            if num_steps % self.log_interval == 0:
-                logger.info("epoch %d step %d: loss %.4f", epoch, step, (loss_sums[0] / num_graphs).item())
+            if self.progress is not None:
+                now = time.perf_counter()
+                if now - last_event >= STEP_EVENT_INTERVAL_S or num_steps == steps:
+                    last_event = now
+                    self.progress({"event": "step", "epoch": epoch, "epochs": self.epochs, "step": num_steps,
+                                   "steps": steps, "loss": (loss_sums[0] / num_graphs).item()})
+            elif num_steps % self.log_interval == 0:
+                logger.info("epoch %d/%s step %d: loss %.4f", epoch + 1, self.epochs, num_steps,
+                            (loss_sums[0] / num_graphs).item())
         _require(num_steps > 0, "the training loader yielded no batches")
 
         elapsed = time.perf_counter() - started
@@ -381,14 +399,20 @@ class NSMTrainer:
     def _on_epoch_end(self, epoch: int, train_metrics: dict[str, Any], val_metrics: dict[str, Any]) -> None:
         """Called at the end of each epoch, once its checkpoints are on disk (a hook may e.g.
         commit a cloud volume) and with ``best_val_loss`` and the patience counter updated.
-        Logs the epoch; subclasses extend it. A hook must not draw random numbers: they would not
-        be replayed after a resume."""
+        Logs the epoch (counted from 1 there) and sends its progress event; subclasses extend it. A
+        hook must not draw random numbers: they would not be replayed after a resume."""
         accuracy = val_metrics.get("accuracy")
         logger.info(
-            "epoch %d | train loss %.4f | val loss %.4f%s | lr %.2e | %.1fs", epoch, train_metrics["total_loss"],
-            val_metrics["total_loss"], f" | val acc {accuracy:.3f}" if accuracy is not None else "",
-            train_metrics["lr"], train_metrics["time_s"],
+            "epoch %d/%s | train loss %.4f | val loss %.4f%s | lr %.2e | %.1fs", epoch + 1, self.epochs,
+            train_metrics["total_loss"], val_metrics["total_loss"],
+            f" | val acc {accuracy:.3f}" if accuracy is not None else "", train_metrics["lr"], train_metrics["time_s"],
         )
+        if self.progress is not None:
+            event = {"event": "epoch", "epoch": epoch, "epochs": self.epochs, "train_loss": train_metrics["total_loss"],
+                     "val_loss": val_metrics["total_loss"], "time_s": train_metrics["time_s"]}
+            if accuracy is not None:
+                event["val_accuracy"] = accuracy
+            self.progress(event)
         scalars = {f"{split}/{key}": value for split, metrics in (("train", train_metrics), ("val", val_metrics))
                    for key, value in metrics.items() if isinstance(value, (int, float)) and key != "epoch"}
         if self._wandb is not None:
@@ -439,11 +463,11 @@ class NSMTrainer:
         else:
             found = load_latest(target)
             if found is None:
-                logger.info("no checkpoint in %s: starting from epoch 0", target)
+                logger.info("no checkpoint in %s: starting from the first epoch", target)
                 return 0
             state, path = found
         self.load_state_dict(state, source=path)
-        logger.info("resumed from %s: epoch %d done, continuing at epoch %d", path, state["epoch"], self.start_epoch)
+        logger.info("resumed from %s: %d epoch(s) done", path, self.start_epoch)
         return self.start_epoch
 
     def load_state_dict(self, state: Mapping[str, Any], source: str | os.PathLike = "checkpoint") -> None:
@@ -502,6 +526,13 @@ class NSMTrainer:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise NSMError(message)
+
+
+def _length(loader: Iterable) -> int | None:
+    try:
+        return len(loader)  # a DataLoader over an iterable dataset may not know it
+    except TypeError:
+        return None
 
 
 def _shapes(inputs: Mapping[str, torch.Tensor | None]) -> str:
