@@ -79,7 +79,7 @@ class Profile:
     gradient_clip: float = 1.0
     early_stopping_patience: int = 20
     checkpoint_every: int = 1
-    log_interval: int = 50  # training steps between progress lines
+    log_interval: int = 50  # training steps between loss log lines, where no progress bar or events are shown
     # The semiring's temperature anneals from the first value to the second over every run, after a
     # warm-up of this fraction of its epochs (see temperature_schedule).
     temperature_range: tuple[float, float] = (1.0, 0.3)

@@ -1,9 +1,11 @@
 """The `nsm` command and the job it runs, end to end on the `quick` profile."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 import torch
@@ -84,6 +86,10 @@ def test_train_then_eval(tmp_path, capsys, data_root):
                  "--data-root", data_root]) == 0
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "success" and results["epochs_run"] == PROFILES["quick"].epochs
+    # Which host made these figures: their last digits depend on it.
+    assert results["host"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert results["host"]["cores"] == os.cpu_count() and results["host"]["torch"] == torch.__version__
+    assert datetime.fromisoformat(results["started_at"]).tzinfo is not None
     metrics = results["test_metrics"]
     for key in ("accuracy", "accuracy_class_0", "accuracy_class_1", "collapsed", "recon_error_l1", "recon_error_l2"):
         assert key in metrics

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from nsm.errors import NSMError
 from nsm.training.batches import unpack_batch
 from nsm.training.checkpoint import (
@@ -124,8 +125,9 @@ class NSMTrainer:
         self.run_config = dict(run_config) if run_config is not None else None
         if progress is None:
             progress = sys.stderr.isatty()
-        self.progress: ProgressFn | None = (ProgressBar() if progress else None) if isinstance(progress, bool) \
-            else progress
+        if isinstance(progress, bool):
+            progress = ProgressBar() if progress else None
+        self.progress: ProgressFn | None = progress
         self.num_classes: int | None = getattr(model, "num_classes", None)
         self.class_weights = None
         if class_weights is not None:
