@@ -90,8 +90,8 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
     if log is None:
         log = (lambda line: tqdm.write(line, file=sys.stdout)) if progress else print
     width = max(len(domain) for domain in configs)
-    bars = {domain: ProgressBar(f"{domain:<{width}}", position=i, file=sys.stdout) if progress else None
-            for i, domain in enumerate(configs)}
+    bars = {domain: ProgressBar(f"{domain:<{width}}", position=i, file=sys.stdout)
+            for i, domain in enumerate(configs)} if progress else {}
     processes, threads = parallel_plan(len(configs))
     if max_processes:
         processes = min(processes, max_processes)
@@ -115,14 +115,14 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
             process.stdin.write(json.dumps(config))
             process.stdin.close()
             relay = threading.Thread(target=_relay, daemon=True,
-                                     args=(domain, process.stdout, run_dir / "train.log", log, bars[domain]))
+                                     args=(domain, process.stdout, run_dir / "train.log", log, bars.get(domain)))
             relay.start()
             running[domain] = (process, relay, config)
         for domain, (process, relay, config) in list(running.items()):
             if process.poll() is None:
                 continue
             relay.join()
-            if bars[domain] is not None:
+            if domain in bars:
                 bars[domain].finish()
             del running[domain]
             summary[domain] = _outcome(domain, config, process.returncode)
@@ -130,8 +130,7 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
             log(f"{domain}: {status}" + (f" — {summary[domain]['error']}" if status == "failed" else ""))
         time.sleep(0.2)
     for bar in bars.values():  # all at the end, in order: tqdm redraws open bars below each printed line
-        if bar is not None:
-            bar.close()
+        bar.close()
     ordered = {domain: summary[domain] for domain in configs}
     write_json(summary_path, ordered)
     return ordered
