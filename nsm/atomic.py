@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, IO
 
-# Temporary files are ``.<name>.<random>.tmp`` beside their target (checkpoint.load_latest sweeps them).
-TEMP_SUFFIX = ".tmp"
+from nsm.faults import fault_point
+
+# A temporary file is ``.nsm-tmp.<writer's pid>.<name>.<random>`` beside its target: the prefix and
+# the pid let a sweep remove exactly the leftovers of writers that are gone (sweep_temp_files).
+TEMP_PREFIX = ".nsm-tmp."
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)\.")
 
 
 class UnwritableDirectory(OSError):
@@ -28,9 +33,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w",
     untouched; :class:`UnwritableDirectory` says the write could not start at all.
     """
     path = Path(path)
+    kind = _kind(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}.{path.name}.")
     except OSError as exc:
         raise UnwritableDirectory(exc.errno, exc.strerror or str(exc), str(path.parent)) from None
     try:
@@ -38,17 +44,51 @@ def atomic_write(path: str | os.PathLike, mode: str = "w",
             yield f
             f.flush()
             os.fsync(f.fileno())
+        fault_point(f"{kind}.before-replace")
         if before_replace is not None:
             before_replace()
+            fault_point(f"{kind}.after-keep-previous")
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+    fault_point(f"{kind}.after-replace")
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def sweep_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files in ``directory`` that :func:`atomic_write` left behind when its
+    process was killed; return them. A file of a live writer, or not named by us, is not touched."""
+    removed = []
+    for candidate in Path(directory).glob(f"{TEMP_PREFIX}*"):
+        match = _TEMP_NAME.match(candidate.name)
+        if match and not _process_alive(int(match.group(1))):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _kind(path: Path) -> str:
+    """What a write is, for its fault points: checkpoint, data (cache) or json."""
+    if path.suffix == ".pt":
+        return "checkpoint"
+    return "data" if path.name.endswith(".json.gz") else "json"
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> None:

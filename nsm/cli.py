@@ -21,20 +21,30 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from nsm.config import DEFAULT_PROFILE, DOMAINS, MODELS, PROFILES, make_run_config, parse_domains
+from nsm.config import (
+    DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, MAX_EPOCHS, MODELS, PROFILES, check_integer, make_run_config,
+    parse_domains,
+)
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.errors import NSMError
 from nsm.runners.summary import format_summary
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _integer(name: str, least: int, most: int | None = None):
+    """An argparse type: an integer from ``least`` to ``most`` (nsm.config.check_integer's rule)."""
+    def parse(text: str) -> int:
+        try:
+            return check_integer(name, int(text), least, most)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        except NSMError as exc:  # argparse turns this into a usage error
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _run_integer(key: str):
+    """An argparse type for an integer run setting, with the range validate_run_config holds it to."""
+    return _integer(key, *INTEGER_SETTINGS[key])
 
 
 def _domain_list(text: str) -> list[str]:
@@ -48,8 +58,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     profiles = "; ".join(f"{name}: {p.description}" for name, p in PROFILES.items())
     parser.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
                         help=f"run size (default {DEFAULT_PROFILE}). {profiles}")
-    parser.add_argument("--epochs", type=_positive_int, help="override the profile's epoch count")
-    parser.add_argument("--seed", type=int, help="seed of data generation and training (default 0)")
+    parser.add_argument("--epochs", type=_run_integer("epochs"),
+                        help=f"override the profile's epoch count (at most {MAX_EPOCHS:,})")
+    parser.add_argument("--seed", type=_run_integer("seed"), help="seed of data generation and training (default 0)")
     parser.add_argument("--model", choices=MODELS, help="nsm (default) or a baseline for comparison")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     parser.add_argument("--data-root", help="where generated datasets are cached (default data_cache)")
@@ -73,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--json", action="store_true", help="--stats as JSON")
     data.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
                       help=f"dataset size of this profile (default {DEFAULT_PROFILE})")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=_run_integer("seed"), default=0)
     data.add_argument("--data-root", default="data_cache")
 
     train = commands.add_parser("train", help="train one domain (resumes automatically)",
@@ -82,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--domain", required=True, choices=DOMAINS)
     _add_run_options(train)
     train.add_argument("--run-dir", help="where checkpoints and results go (default runs/<domain>)")
-    train.add_argument("--checkpoint-every", type=_positive_int, help="epochs between latest.pt writes")
+    train.add_argument("--checkpoint-every", type=_run_integer("checkpoint_every"),
+                       help="epochs between latest.pt writes")
     train.add_argument("--kg-dir", help="kg only: train on your own KG (train.txt/valid.txt/test.txt, TSV)")
     train.add_argument("--no-resume", action="store_true", help="ignore RUN_DIR/latest.pt and start over")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to RUN_DIR/tb")
@@ -112,9 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--split", choices=("train", "val", "test"), default="test")
     explain.add_argument("--index", type=int, required=True, help="the sample's position in the split")
     explain.add_argument("--format", choices=("text", "json"), default="text", help="json: the same as data")
-    explain.add_argument("--top", type=_positive_int, metavar="K",
+    explain.add_argument("--top", type=_integer("K", 1), metavar="K",
                          help="show at most K triples per input level, kept nodes and edges per abstract level")
-    explain.add_argument("--image", metavar="PATH", help="also draw the three levels side by side (e.g. out.png)")
+    explain.add_argument("--image", metavar="PATH",
+                         help="also draw the three levels side by side into this file (e.g. out.png, out.svg)")
     explain.add_argument("--data-root", help="where the run's data is cached or regenerated "
                                              "(default: the run's own data_root)")
 
@@ -142,8 +155,9 @@ def cmd_data(args) -> int:
         params["kg_dir"] = args.kg_dir
     dataset = load_dataset(args.domain, args.data_root, args.split, seed=args.seed, **params)
     if args.show is not None:
+        description = dataset.describe(args.show)  # first: a sample that does not exist prints nothing
         print(f"{args.domain} {args.split} sample {args.show} of {len(dataset)}")
-        print(dataset.describe(args.show))
+        print(description)
     if args.stats:
         stats = dataset.stats()
         if args.json:
@@ -217,15 +231,15 @@ def configure_logging() -> None:
 
 
 def cmd_explain(args) -> int:
+    from nsm.analysis.draw import draw_explanation, image_path
     from nsm.analysis.explain import explain_run, format_explanation, limit
 
+    image = None if args.image is None else image_path(args.image)  # refused before the model runs
     explanation = explain_run(args.run_dir, args.index, args.split, data_root=args.data_root)
     shown = limit(explanation, args.top)
     print(json.dumps(shown, indent=2, ensure_ascii=False) if args.format == "json" else format_explanation(shown))
-    if args.image:
-        from nsm.analysis.draw import draw_explanation
-
-        path = draw_explanation(explanation, args.image)
+    if image is not None:
+        path = draw_explanation(explanation, image)
         print(f"image: {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
 
@@ -247,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         return COMMANDS[args.command](args)
-    except NSMError as exc:
-        print(f"nsm {args.command}: error: {exc}", file=sys.stderr)
+    except NSMError as exc:  # named like argparse's errors: "nsm cloud sweep: error: ..."
+        command = " ".join(filter(None, (args.command, getattr(args, "cloud_command", None))))
+        print(f"nsm {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted — run the same command again to resume from the last checkpoint", file=sys.stderr)

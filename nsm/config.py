@@ -9,6 +9,7 @@ store, and what travels to a cloud container.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,10 +20,11 @@ MODELS = ("nsm", "flat-rgcn", "bag-mlp")
 
 
 def parse_domains(text: str) -> list[str]:
-    """``"planning,kg"`` -> ``["planning", "kg"]``; NSMError for an unknown or missing domain."""
+    """``"planning,kg"`` -> ``["planning", "kg"]``; NSMError for an unknown, repeated or missing domain."""
     domains = [name.strip() for name in text.split(",") if name.strip()]
-    if not domains or not set(domains) <= set(DOMAINS):
-        raise NSMError(f"domains must be a comma-separated subset of {','.join(DOMAINS)}, got {text!r}")
+    # A repeated domain would be planned (and billed) twice, yet train once in one run directory.
+    if not domains or not set(domains) <= set(DOMAINS) or len(set(domains)) < len(domains):
+        raise NSMError(f"domains must be a comma-separated subset of {','.join(DOMAINS)}, each once, got {text!r}")
     return domains
 
 
@@ -229,11 +231,35 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
             raise NSMError(f"unknown run setting {key!r}")
         config[key] = value
     config["data"].update({k: v for k, v in data_overrides.items() if v is not None})
+    validate_run_config(config)  # first: the temperature schedule needs a valid epoch count
     if config["temperature"] is None:
         config["temperature"] = temperature_schedule(config["epochs"], *chosen.temperature_range,
                                                      chosen.temperature_warmup)
-    validate_run_config(config)
     return config
+
+
+# np.random.seed (nsm.job.seed_everything) takes no larger seed.
+MAX_SEED = 2**32 - 1
+# τ decays by (final / initial) ** (1 / epochs) per epoch (temperature_schedule). Past ~10^16 epochs
+# that rounds to 1.0 and τ never anneals, and it loses accuracy long before; no run comes near this
+# bound (production is 100 epochs, and 100,000 epochs of even the quick profile take days).
+MAX_EPOCHS = 100_000
+# The integer settings of a run: (least, most) allowed, None for no upper bound.
+INTEGER_SETTINGS: dict[str, tuple[int, int | None]] = {
+    "epochs": (1, MAX_EPOCHS), "seed": (0, MAX_SEED), "batch_size": (1, None), "checkpoint_every": (1, None),
+    "log_interval": (1, None), "prefetch_factor": (1, None), "lr_warmup_epochs": (0, None), "num_workers": (0, None),
+}
+
+
+def check_integer(name: str, value: Any, least: int, most: int | None = None) -> int:
+    """``value`` if it is an integer (not a bool) from ``least`` to ``most``; else NSMError naming ``name``."""
+    if isinstance(value, int) and not isinstance(value, bool) and least <= value and (most is None or value <= most):
+        return value
+    if most is not None:
+        kind = f"an integer from {least} to {most}"
+    else:
+        kind = "a positive integer" if least > 0 else "a non-negative integer"
+    raise NSMError(f"{name} must be {kind}, got {value!r}")
 
 
 def validate_run_config(config: dict[str, Any]) -> None:
@@ -242,14 +268,10 @@ def validate_run_config(config: dict[str, Any]) -> None:
         raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
     if config["device"] not in ("auto", "cpu", "cuda"):
         raise NSMError(f"unknown device {config['device']!r}; choose auto, cpu or cuda")
-    for key, least in (("epochs", 1), ("batch_size", 1), ("checkpoint_every", 1), ("log_interval", 1),
-                       ("prefetch_factor", 1), ("lr_warmup_epochs", 0)):
-        value = config[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            kind = "a positive" if least else "a non-negative"
-            raise NSMError(f"{key} must be {kind} integer, got {value!r}")
+    for key, (least, most) in INTEGER_SETTINGS.items():
+        check_integer(key, config[key], least, most)
     for key in ("lr", "reconstruction_lr_scale"):
-        if not config[key] > 0:
-            raise NSMError(f"{key} must be positive, got {config[key]!r}")
-    if config["num_workers"] < 0:
-        raise NSMError(f"num_workers must be >= 0, got {config['num_workers']!r}")
+        value = config[key]
+        # inf passes "> 0" and nan fails every comparison: both would train to nan.
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
+            raise NSMError(f"{key} must be positive and finite, got {value!r}")

@@ -3,12 +3,13 @@
 The CLI calls it in-process (``nsm train``) or in worker processes (``nsm validate``); the Modal app
 calls it inside a GPU container. It reads a run configuration from :mod:`nsm.config`, trains with
 :class:`~nsm.training.trainer.NSMTrainer` (resuming from ``run_dir/latest.pt`` when asked), evaluates
-the best checkpoint on the held-out test split and writes, in ``run_dir``::
+the best checkpoint on the held-out test split and writes, in ``run_dir`` (see :mod:`nsm.rundir`)::
 
     latest.pt  best.pt  history.json  results.json
 
-``results.json`` is written on failure too (``status: failed`` with the error), so a crashed domain
-leaves a readable trace next to its last checkpoint.
+A failure writes ``failed-attempt.json`` instead (the error and its traceback), beside its last
+checkpoint and the results of any earlier success, which stay. One job at a time holds a run
+directory; a second gets a clear error naming the first.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from torch_geometric.loader import DataLoader
 
-from nsm.atomic import write_json
+from nsm.atomic import sweep_temp_files, write_json
 from nsm.data import load_dataset
 from nsm.errors import NSMError
 from nsm.host import describe_host
 from nsm.models import NSMModel, build_model
 from nsm.models.confidence.temperature import TemperatureScheduler
-from nsm.training.checkpoint import load_checkpoint, mismatch
+from nsm.rundir import HISTORY, run_lock, write_failed_attempt, write_results
+from nsm.training.checkpoint import BEST, LATEST, load_checkpoint, mismatch, trained_temperature
 from nsm.training.gpu import gpu_summary
 from nsm.training.metrics import compute_classification_metrics
 from nsm.training.progress import ProgressFn
@@ -147,48 +149,63 @@ def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NSMError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
-    if config.get("num_threads"):
-        torch.set_num_threads(config["num_threads"])
-    started = time.perf_counter()
-    # Where and when: the last digits of training differ between hosts (see nsm.host).
-    results: dict[str, Any] = {"domain": config["domain"], "model": config["model"], "status": "running",
-                               "config": config, "host": describe_host(),
-                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    try:
-        device = resolve_device(config["device"])
-        seed_everything(config["seed"])
-        datasets = build_datasets(config)
-        loaders = build_loaders(config, datasets, device)
-        model = build_model_for(config).to(device)
-        trainer = make_trainer(config, model, device, on_checkpoint, progress)
-        start_epoch = trainer.resume(run_dir) if config["resume"] else 0
-        task_type = config["model_args"]["task_type"]
-        history = trainer.train(
-            train_loader=loaders["train"], val_loader=loaders["val"], epochs=config["epochs"],
-            start_epoch=start_epoch, task_type=task_type, compute_metrics=compute_classification_metrics,
-            early_stopping_patience=config["early_stopping_patience"], save_best_only=True,
-        )
-        best_path = run_dir / "best.pt"
-        if best_path.exists():
-            model.load_state_dict(load_checkpoint(best_path)["model_state_dict"])
-        test_metrics = trainer.evaluate(loaders["test"], task_type)
-        results.update(
-            status="success",
-            epochs_run=len(history["train"]),
-            training_time_s=round(time.perf_counter() - started, 2),
-            best_val_loss=trainer.best_val_loss,
-            dataset_sizes={split: len(ds) for split, ds in datasets.items()},
-            test_metrics=test_metrics,
-            gpu=gpu_summary(history["train"], device),  # None on the CPU
-        )
-        write_json(run_dir / "history.json", history)
-    except BaseException as exc:
-        results.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                       traceback=traceback.format_exc(), training_time_s=round(time.perf_counter() - started, 2))
-        write_json(run_dir / "results.json", results)
-        raise
-    write_json(run_dir / "results.json", results)
+    with run_lock(run_dir):
+        sweep_temp_files(run_dir)
+        if config.get("num_threads"):
+            torch.set_num_threads(config["num_threads"])
+        started = time.perf_counter()
+        # Where and when: the last digits of training differ between hosts (see nsm.host).
+        results: dict[str, Any] = {"domain": config["domain"], "model": config["model"], "config": config,
+                                   "host": describe_host(),
+                                   "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        try:
+            results.update(train_and_test(config, run_dir, on_checkpoint, progress))
+        except BaseException as exc:
+            results.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                           training_time_s=round(time.perf_counter() - started, 2))
+            write_failed_attempt(run_dir, results, exc)
+            raise
+        results["training_time_s"] = round(time.perf_counter() - started, 2)
+        write_results(run_dir, results)
     return results
+
+
+def train_and_test(config: dict[str, Any], run_dir: Path, on_checkpoint: CheckpointHook | None,
+                   progress: ProgressFn | None) -> dict[str, Any]:
+    """The body of :func:`run_job`: train (or resume), then evaluate the best checkpoint on the
+    test split as it was saved, temperature included, so that a resumed, re-run or interrupted
+    run reports exactly what the uninterrupted one did."""
+    device = resolve_device(config["device"])
+    seed_everything(config["seed"])
+    datasets = build_datasets(config)
+    loaders = build_loaders(config, datasets, device)
+    model = build_model_for(config).to(device)
+    trainer = make_trainer(config, model, device, on_checkpoint, progress)
+    start_epoch = trainer.resume(run_dir) if config["resume"] else 0
+    task_type = config["model_args"]["task_type"]
+    history = trainer.train(
+        train_loader=loaders["train"], val_loader=loaders["val"], epochs=config["epochs"],
+        start_epoch=start_epoch, task_type=task_type, compute_metrics=compute_classification_metrics,
+        early_stopping_patience=config["early_stopping_patience"], save_best_only=True,
+    )
+    best = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LATEST
+    restore_trained(model, load_checkpoint(best), best)
+    test_metrics = trainer.evaluate(loaders["test"], task_type)
+    write_json(run_dir / HISTORY, history)
+    return {"status": "success", "epochs_run": len(history["train"]), "best_val_loss": trainer.best_val_loss,
+            "dataset_sizes": {split: len(ds) for split, ds in datasets.items()}, "test_metrics": test_metrics,
+            "gpu": gpu_summary(history["train"], device)}  # gpu: None on the CPU
+
+
+def restore_trained(model: torch.nn.Module, state: dict[str, Any], source: Path) -> None:
+    """Put a checkpoint's weights into ``model``, and the semiring temperature they were trained at."""
+    try:
+        model.load_state_dict(state["model_state_dict"])
+    except RuntimeError as exc:  # e.g. a checkpoint of an older version of the model
+        raise mismatch(source, exc) from None
+    temperature = trained_temperature(state)
+    if temperature is not None and hasattr(model, "temperature"):
+        model.temperature = temperature
 
 
 def load_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt",
@@ -210,13 +227,7 @@ def load_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = 
     if data_root is not None:
         config["data_root"] = data_root
     model = build_model_for(config).to(resolve_device("auto"))
-    try:
-        model.load_state_dict(state["model_state_dict"])
-    except RuntimeError as exc:  # e.g. a checkpoint of an older version of the model
-        raise mismatch(path, exc) from None
-    trained = state.get("history", {}).get("train")
-    if trained and "temperature" in trained[-1] and hasattr(model, "temperature"):
-        model.temperature = trained[-1]["temperature"]  # the semiring's τ when these weights were saved
+    restore_trained(model, state, path)
     return config, build_datasets(config, (split,))[split], model
 
 

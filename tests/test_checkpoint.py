@@ -256,7 +256,8 @@ def test_other_format_is_refused(tmp_path):
 
 def test_leftover_temp_files_are_cleaned(tmp_path):
     save_checkpoint({"epoch": 3, "model_state_dict": {}}, tmp_path / "latest.pt")
-    (tmp_path / ".latest.pt.abc123.tmp").write_bytes(b"interrupted write")
+    # pid 2**22 + 1 exceeds Linux's pid_max: no live process has it.
+    (tmp_path / f".nsm-tmp.{2**22 + 1}.latest.pt.abc123").write_bytes(b"interrupted write")
     state, path = load_latest(tmp_path)
     assert state["epoch"] == 3 and path.name == "latest.pt"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]

@@ -133,7 +133,7 @@ def test_a_failure_saves_error_pt_commits_and_is_named(tmp_path, commits, monkey
     assert commits == ["checkpoint after epoch 0", "after a failure"]
     run_dir = tmp_path / "volume" / "test" / "planning"
     assert torch.load(run_dir / "error.pt", weights_only=True)["failed_epoch"] == 1
-    assert json.loads((run_dir / "results.json").read_text())["status"] == "failed"
+    assert json.loads((run_dir / "failed-attempt.json").read_text())["status"] == "failed"
     failure = classify(raised.value)
     assert failure.cause == "out-of-memory" and "batch_size" in str(failure)
 

@@ -37,11 +37,33 @@ def _graph(nodes: list[str], edges: list[dict[str, Any]]) -> nx.DiGraph:
     return graph
 
 
+def image_path(path: str | os.PathLike) -> Path:
+    """``path`` as the image file to write: in an existing directory, with a suffix matplotlib writes.
+
+    (Given a name without one, matplotlib would append ``.png`` and write a file of another name:
+    ``/tmp`` became ``/tmp.png``.)
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(path)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.is_dir():
+        raise NSMError(f"{path} is a directory; give the image's file name, e.g. {path / 'explanation.png'}")
+    if path.suffix[1:].lower() not in formats:
+        raise NSMError(f"cannot tell the image format of {path}; end it in one of "
+                       f"{', '.join('.' + name for name in sorted(formats))}")
+    if not path.parent.is_dir():
+        raise NSMError(f"cannot write image {path}: no directory {path.parent}")
+    return path
+
+
 def draw_explanation(explanation: dict[str, Any], path: str | os.PathLike, seed: int = 0) -> Path:
     """Draw ``explanation`` (from :func:`~nsm.analysis.explain.explain_sample`, not cut by ``limit``)
-    into the image file ``path`` (format from its suffix, e.g. ``.png``); return the path."""
+    into the image file ``path`` (format from its suffix, e.g. ``.png``, see :func:`image_path`);
+    return the path."""
     from matplotlib.figure import Figure
 
+    path = image_path(path)
     if not explanation["levels"]:
         raise NSMError(f"the {explanation.get('model', 'model')} model has no hierarchy to draw")
     e = explanation
@@ -73,9 +95,8 @@ def draw_explanation(explanation: dict[str, Any], path: str | os.PathLike, seed:
     figure.suptitle(f"{e['domain']} {e['split']} sample {e['index']}: predicted class {prediction['class']} "
                     f"(p = {prediction['probabilities'][prediction['class']]:.2f}), oracle label {oracle['label']}. "
                     f"Highlighted: kept at the next level; edge width: confidence")
-    path = Path(path)
     try:
         figure.savefig(path, dpi=130)
-    except (OSError, ValueError) as exc:  # unwritable place, or a suffix matplotlib cannot write
+    except (OSError, ValueError, RuntimeError) as exc:  # unwritable place; a tool the format needs (.pgf: LaTeX)
         raise NSMError(f"cannot write image {path}: {exc}") from None
     return path

@@ -9,7 +9,8 @@ FAILED with its error) and warns of class collapse: on the test split, and in th
 epochs where it happened.
 
 A run still training, or one that crashed, has no ``history.json`` yet: its history is read
-from ``latest.pt`` (else ``previous.pt``), which carries it.
+from ``latest.pt`` (else ``previous.pt``), which carries it. Every file is checked for the shape
+the report reads as it is read, so a damaged one is named in one line, not met as a traceback.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from typing import Any
 
 from nsm.atomic import atomic_write
 from nsm.errors import NSMError
+from nsm.rundir import FAILED_ATTEMPT, HISTORY, RESULTS
 from nsm.runners.summary import format_summary
 from nsm.training.checkpoint import LATEST, PREVIOUS, CheckpointError, load_checkpoint
 
 LOSSES = ("total_loss", "task_loss", "cycle_loss")
-RUN_FILES = ("history.json", "results.json", LATEST)
+RUN_FILES = (HISTORY, RESULTS, FAILED_ATTEMPT, LATEST)
+SPLITS = ("train", "val")  # of a history
+PLOTTED = (*LOSSES, "accuracy", "lr", "temperature")  # and accuracy_class_<k>
+TABLE_METRICS = ("accuracy", "accuracy_class_0", "accuracy_class_1", "recon_error_l1", "recon_error_l2")
 
 
 def _read_json(path: Path) -> Any:
@@ -35,6 +40,46 @@ def _read_json(path: Path) -> Any:
         raise NSMError(f"cannot read {path}: {exc}") from None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_history(history: Any, source: str) -> dict[str, list[dict[str, Any]]]:
+    """``history`` if it is what :func:`plot_history` reads: ``{"train": [...], "val": [...]}``, one
+    object per epoch with an integer ``epoch`` and numbers (or null) for the plotted figures."""
+    if not (isinstance(history, dict) and all(isinstance(history.get(split), list) for split in SPLITS)):
+        raise NSMError(f'{source} is malformed: expected {{"train": [...], "val": [...]}}, one object per epoch')
+    for split in SPLITS:
+        for epoch in history[split]:
+            if not (isinstance(epoch, dict) and isinstance(epoch.get("epoch"), int)
+                    and all(value is None or _is_number(value) for key, value in epoch.items()
+                            if key in PLOTTED or key.startswith("accuracy_class_"))):
+                raise NSMError(f'{source} is malformed: each {split} epoch needs an integer "epoch" and numbers, '
+                               f"got {epoch!r:.60}")
+    return history
+
+
+def check_results(results: Any, source: str) -> dict[str, Any]:
+    """``results`` if it is what the report reads of a run's results (results.json, or an entry of
+    summary.json): an object; a successful run's ``test_metrics`` an object of numbers."""
+    if not isinstance(results, dict):
+        problem = f"expected an object of results, got {results!r:.60}"
+    elif not all(isinstance(results.get(key) or {}, dict)
+                 for key in ("config", "dataset_sizes", "gpu", "finished_run")):
+        problem = "config, dataset_sizes, gpu and finished_run must be objects"
+    elif not _is_number(results.get("training_time_s", 0)):
+        problem = "training_time_s must be a number"
+    elif results.get("status") == "success" and not (
+            isinstance(results.get("test_metrics"), dict)
+            and all(_is_number(results["test_metrics"].get(key, 0)) for key in TABLE_METRICS)):
+        problem = "a successful run needs test_metrics, an object of numbers"
+    else:
+        if results.get("finished_run"):  # an earlier run's results, shown in the table as well
+            check_results(results["finished_run"], f"{source}, finished_run")
+        return results
+    raise NSMError(f"{source} is malformed: {problem}")
+
+
 def _is_run(directory: Path) -> bool:
     return any((directory / name).exists() for name in RUN_FILES)
 
@@ -42,7 +87,12 @@ def _is_run(directory: Path) -> bool:
 def read_summary(directory: Path) -> dict[str, Any]:
     """A validate directory's ``summary.json`` (``{domain: results}``); empty if there is none."""
     path = directory / "summary.json"
-    return _read_json(path) if path.exists() else {}
+    if not path.exists():
+        return {}
+    summary = _read_json(path)
+    if not isinstance(summary, dict):
+        raise NSMError(f"{path} is malformed: expected an object of results by domain, got {summary!r:.60}")
+    return {name: check_results(results, f"{path}, entry {name!r}") for name, results in summary.items()}
 
 
 def find_runs(directory: Path, summary: dict[str, Any]) -> dict[str, Path]:
@@ -61,23 +111,29 @@ def find_runs(directory: Path, summary: dict[str, Any]) -> dict[str, Path]:
 
 def load_history(run_dir: Path) -> dict[str, list[dict[str, Any]]] | None:
     """The run's per-epoch history: ``history.json``, else the newest readable checkpoint's."""
-    if (run_dir / "history.json").exists():
-        return _read_json(run_dir / "history.json")
+    path = run_dir / HISTORY
+    if path.exists():
+        return check_history(_read_json(path), str(path))
     for name in (LATEST, PREVIOUS):
         try:
-            return load_checkpoint(run_dir / name).get("history")
+            history = load_checkpoint(run_dir / name).get("history")
         except CheckpointError:
             continue
+        return None if history is None else check_history(history, f"the history in {run_dir / name}")
     return None
 
 
 def load_results(name: str, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
-    """The run's results: its entry in ``summary.json``, else its ``results.json``."""
+    """The run's results: a failed attempt of its own beside the finished run's results (the
+    newest thing that happened to it), else its entry in ``summary.json``, else its ``results.json``."""
+    results_path, failure_path = run_dir / RESULTS, run_dir / FAILED_ATTEMPT
+    results = check_results(_read_json(results_path), str(results_path)) if results_path.exists() else None
+    if failure_path.exists():
+        failure = check_results(_read_json(failure_path), str(failure_path))
+        return dict(failure, finished_run=results) if results else failure
     if name in summary:
         return summary[name]
-    if (run_dir / "results.json").exists():
-        return _read_json(run_dir / "results.json")
-    return {"status": "running", "error": "no results.json yet (still training, or killed)"}
+    return results or {"status": "running", "error": "no results.json yet (still training, or killed)"}
 
 
 def plot_history(history: dict[str, list[dict[str, Any]]], title: str, path: Path) -> Path:

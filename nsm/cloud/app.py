@@ -128,7 +128,7 @@ class Trainer:
         try:
             results = self.run_job(dict(config, device=self.device.type), on_checkpoint=commit_checkpoint)
         except BaseException:  # a preemption arrives as KeyboardInterrupt: keep its checkpoints too
-            # The trainer has saved error.pt (the state at the failure) and run_job results.json.
+            # The trainer has saved error.pt (the state at the failure) and run_job failed-attempt.json.
             commit_volume("after a failure")
             raise
         commit_volume("job done")

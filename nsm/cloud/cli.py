@@ -17,16 +17,25 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from nsm.cloud.jobs import default_run_name, point_label, sweep_points
+from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.plan import format_plan, gpu_choices
 from nsm.config import CLOUD, CLOUD_PROFILES, DEFAULT_PROFILE, DOMAINS, parse_domains
 from nsm.errors import NSMError
 
 NEEDS_MODAL = "the cloud commands need Modal: pip install -e .[cloud], then `modal setup` once"
+
+
+def _run_name(text: str) -> str:
+    """A run's name is one directory under the volume's mount: '../x' would train outside the volume."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"a run is named by one directory on the volume, like 'dev' or 'lr-study' "
+                                         f"(letters, digits, '.', '_', '-'), got {text!r}")
+    return text
 
 
 def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
@@ -52,8 +61,9 @@ def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
         parser.epilog = (f"Prints the plan, then runs `modal run -m nsm.cloud.app::{entry}`; writes "
                          f"{CLOUD.local_dir}/RUN/summary.json and exits 1 if a job failed.")
         add_profile(parser)
-        parser.add_argument("--run", help="the run's name: its directory on the volume. The same name continues "
-                                          "the run; a new one starts afresh (default: the profile's name)")
+        parser.add_argument("--run", type=_run_name,
+                            help="the run's name: its directory on the volume. The same name continues the run; "
+                                 "a new one starts afresh (default: the profile's name)")
         parser.add_argument("--interactive", action="store_true",
                             help="modal run -i: this terminal is attached to the containers, so a breakpoint() "
                                  "or modal.interact() in the code opens a live shell there")
@@ -96,25 +106,29 @@ def run_cloud(args: argparse.Namespace) -> int:
     if args.cloud_command == "plan":
         print(format_plan(args.profile, parse_domains(args.domains), args.keep_warm))
         return 0
-    if importlib.util.find_spec("modal") is None:
-        raise NSMError(NEEDS_MODAL)
     if args.cloud_command == "download":
+        require_modal()
         return download(args.run, args.to)
     return launch(args)
 
 
+def require_modal() -> None:
+    if importlib.util.find_spec("modal") is None:
+        raise NSMError(NEEDS_MODAL)
+
+
 def launch(args: argparse.Namespace) -> int:
-    """Print the plan, ``modal run`` the entry point, exit 1 if a job failed."""
+    """Check the jobs, print the plan, ``modal run`` the entry point, exit 1 if a job failed."""
     if args.entry == "sweep":
-        points = sweep_points(seed=args.seed, lr=args.lr, batch_size=args.batch_size)
-        jobs = [point_label(point) for point in points]
         run = args.run or default_run_name(args.profile, sweep_domain=args.domain)
+        jobs = sweep_jobs(args, run)
         options = {"domain": args.domain, "seed": args.seed, "lr": args.lr, "batch-size": args.batch_size}
     elif args.entry == "train":
         jobs, run, options = [args.domain], args.run or default_run_name(args.profile), {"domain": args.domain}
     else:
         jobs, run, options = parse_domains(args.domains), args.run or default_run_name(args.profile), \
             {"domains": args.domains}
+    require_modal()  # after the jobs: bad input is refused as such, with Modal or without
     print(format_plan(args.profile, jobs, args.keep_warm), flush=True)
     command = [sys.executable, "-m", "modal", "run", *(["-i"] if args.interactive else []),
                "-m", f"nsm.cloud.app::{args.entry}", "--run", run]
@@ -127,6 +141,22 @@ def launch(args: argparse.Namespace) -> int:
         return returncode
     summary = json.loads(Path(CLOUD.local_dir, run, "summary.json").read_text())
     return 0 if all(result["status"] == "success" for result in summary.values()) else 1
+
+
+def sweep_jobs(args: argparse.Namespace, run: str) -> list[str]:
+    """The sweep's points by name, each checked by building its configuration as its container will,
+    so that a point that cannot run (seed -3, lr inf, batch size 0) is refused before any plan or cost."""
+    points = sweep_points(seed=args.seed, lr=args.lr, batch_size=args.batch_size)
+    jobs = [point_label(point) for point in points]
+    for job, point in zip(jobs, points):
+        try:
+            cloud_run_config(args.domain, args.profile, run, point=point)
+        except NSMError as exc:
+            raise NSMError(f"sweep point {job}: {exc}") from None
+    repeated = sorted({job for job in jobs if jobs.count(job) > 1})
+    if repeated:  # 1e-3 and 0.001, say: two containers would train in one directory
+        raise NSMError(f"the sweep lists {', '.join(repeated)} more than once")
+    return jobs
 
 
 def download(run: str, to: str) -> int:

@@ -3,9 +3,13 @@
 A domain subclass supplies ``schema`` and ``generate()``, which returns the samples of all three
 splits for the dataset's parameters. This class checks what every domain promises — each split
 balanced 50/50, no sample in two splits — caches the samples under ``root``, one file per
-split named by a hash of the parameters (and stores the parameters inside to refuse a
-mismatch), and serves
-``dataset[i] -> (Data, label)`` with ``label`` a one-element long tensor.
+split named by a hash of the parameters, and serves ``dataset[i] -> (Data, label)`` with
+``label`` a one-element long tensor.
+
+A cache file is gzip text: a JSON header line ``{"identity": ..., "checksum": ...}`` (the
+parameters, to refuse a mismatch, and a BLAKE2b digest of the rest of the file), then the samples
+as one JSON list. A file edited or damaged since it was written fails its checksum and is
+regenerated.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from nsm.atomic import UnwritableDirectory, atomic_write
+from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
 from nsm.data.graph import Sample, sample_to_data
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
 
 SPLITS = ("train", "val", "test")
 # Bumped whenever generation changes, so that old caches are rebuilt rather than reused.
-CACHE_FORMAT = 2  # 2: one file per split
+CACHE_FORMAT = 3  # 2: one file per split; 3: a header line with a checksum of the samples
 
 
 def split_sizes(total: int) -> dict[str, int]:
@@ -132,23 +136,32 @@ class TripleDataset(Dataset):
         if path.exists():
             try:
                 with gzip.open(path, "rt") as f:
-                    cached = json.load(f)
-                if cached["identity"] == identity:
-                    return [Sample.from_record(r) for r in cached["samples"]]
-                warnings.warn(f"cache {path} was made with other parameters; regenerating")
+                    header_line, samples_text = f.read().split("\n", 1)
+                header = json.loads(header_line)
+                if header["identity"] != identity:
+                    warnings.warn(f"cache {path} was made with other parameters; regenerating")
+                elif header["checksum"] != text_checksum(samples_text):
+                    warnings.warn(f"cache {path} does not match its checksum (edited or damaged?); regenerating")
+                else:
+                    return [Sample.from_record(r) for r in json.loads(samples_text)]
             except (OSError, ValueError, KeyError, EOFError) as exc:
                 warnings.warn(f"cache {path} is unreadable ({exc}); regenerating")
         splits = self.generate()
         self._check_splits(splits)
+        if path.parent.is_dir():
+            sweep_temp_files(path.parent)  # the partial writes of a generation that was killed
         for split, samples in splits.items():
             self._write_cache(self._cache_path(identity, split), identity, samples)
         return splits[self.split]
 
     def _write_cache(self, path: Path, identity: dict[str, Any], samples: list[Sample]) -> None:
-        payload = {"identity": identity, "samples": [s.to_record() for s in samples]}
+        # One C-encoded string per line (json.dump's chunked writes are 4x slower); JSON text has no
+        # raw newline, so the first one ends the header.
+        samples_text = json.dumps([s.to_record() for s in samples])
+        header_line = json.dumps({"identity": identity, "checksum": text_checksum(samples_text)})
         try:
             with atomic_write(path, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as f:
-                f.write(json.dumps(payload))  # one C-encoded string: json.dump's chunked writes are 4x slower
+                f.write(header_line + "\n" + samples_text)
         except UnwritableDirectory as exc:
             raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
 
@@ -164,6 +177,11 @@ class TripleDataset(Dataset):
                 key = sample.key()
                 if owner.setdefault(key, split) != split:
                     raise RuntimeError(f"{self.schema.name}: a sample appears in both {owner[key]} and {split}")
+
+
+def text_checksum(text: str) -> str:
+    """BLAKE2b digest of a cache file's samples, as written."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _summary(values: torch.Tensor) -> dict[str, float]:

@@ -42,6 +42,8 @@ unreachable (as for type and category nodes). Every fact has confidence 1.
 the FB15k-237 / WN18RR layout) give the same samples with a single node type ``entity``: every
 split's subgraphs come from the train graph, a split's positives are its file's triples and the
 negatives corrupt them into triples listed in none of the three files. The oracle is the files.
+A KG of a single relation is refused (hiding the query relation at both ends leaves no edges), as
+is a valid or test file that gives no samples (all its triples in train.txt, say).
 """
 
 from __future__ import annotations
@@ -747,7 +749,8 @@ def read_kg_dir(kg_dir: str | Path) -> KGFiles:
                            f"{', '.join(SPLIT_FILES.values())}") from None
         digest.update(file_name.encode() + b"\0" + content + b"\0")
         try:
-            lines = content.decode("utf-8").splitlines()
+            # utf-8-sig: a byte-order mark (Windows editors add one) is not part of the first name.
+            lines = content.decode("utf-8-sig").splitlines()
         except UnicodeDecodeError as exc:
             raise NSMError(f"{path} is not UTF-8 text (byte {exc.start})") from None
         if not lines:
@@ -775,6 +778,12 @@ def read_kg_dir(kg_dir: str | Path) -> KGFiles:
         if split == "train" and len(relations) > NUM_RELATIONS:
             raise NSMError(f"{path} has {len(relations)} distinct relations; the model's relation budget "
                            f"is {NUM_RELATIONS}")
+        if split == "train" and len(relations) == 1:
+            # Every fact at a query's ends is of the query's relation, and the subgraph hides those.
+            raise NSMError(f"{path} has a single relation ({next(iter(relations))!r}): a query (h, r, t) is "
+                           f"asked of the subgraph around h and t without their r facts (so the answer is never "
+                           f"a lookup), which leaves a one-relation KG's subgraphs without edges and training at "
+                           f"chance; use a KG with at least 2 relations")
     return KGFiles(directory, list(entity_ids), list(relations), triples, digest.hexdigest()[:16])
 
 
@@ -800,14 +809,28 @@ def file_samples(files: KGFiles, num_samples: int, hops: int, seed: int) -> dict
     """Samples of every split of a real KG: the split's triples are the positives, at most
     ``split_sizes(num_samples)[split] // 2`` of them (drawn at random from a larger file).
 
-    A valid/test triple that train.txt lists too is skipped: it is an edge of the train graph.
+    A valid/test triple that train.txt lists too is skipped: it is an edge of the train graph. A split
+    left without samples is refused here, not after an epoch of training.
     """
     rng = random.Random(f"kg-files/{seed}")
     graph = FileGraph(files, hops, rng)
     taken: set[Fact] = set()  # shared: a triple listed twice, or a corruption drawn twice, serves one split
+    train = files.directory / SPLIT_FILES["train"]
     splits = {}
     for split, size in split_sizes(num_samples).items():
+        path = files.directory / SPLIT_FILES[split]
         listed = [fact for fact in files.triples[split] if split == "train" or fact not in files.triples["train"]]
+        if not listed:
+            raise NSMError(f"every triple of {path} is also in {train}, so the {split} split would have no "
+                           f"samples (a train triple is an edge of the graph, never a query); {path.name} "
+                           f"must hold triples that {train.name} lacks")
         queries = rng.sample(listed, size // 2) if len(listed) > size // 2 else listed
+        # Negatives are never listed triples, so a taken query was asked by valid.txt (test.txt only).
+        asked = all(query in taken for query in queries)
         splits[split] = graph.samples(queries, rng, taken)
+        if not splits[split]:
+            cause = (f"all its triples that {train.name} lacks are queries of {SPLIT_FILES['val']} already "
+                     f"(a triple serves one split)" if asked else
+                     "none of its triples can be corrupted into a triple that no file lists")
+            raise NSMError(f"{path} gives no {split} samples: {cause}")
     return splits

@@ -99,10 +99,11 @@ class WhyPooling(nn.Module):
                 temperature: float, tiles: RelationTiles | None = None) -> PooledGraph:
         score = torch.tanh(self.score(x, edge_index, edge_type, edge_attr, tiles).view(-1))
         perm = topk(score, self.ratio, batch)
-        kept_score = score[perm]
+        kept_score = score.index_select(0, perm)  # index_select: see nsm.models.rgcn
         abstract_edges = coarsen_edges(edge_index, edge_type, edge_attr, perm, x.size(0), self.num_relations,
                                        temperature)
-        return PooledGraph(x[perm] * kept_score.exp().unsqueeze(-1), *abstract_edges, batch[perm], perm, kept_score)
+        return PooledGraph(x.index_select(0, perm) * kept_score.exp().unsqueeze(-1), *abstract_edges, batch[perm],
+                           perm, kept_score)
 
 
 class WhatUnpooling(nn.Module):
@@ -152,4 +153,6 @@ def absorb_dropped(x: Tensor, edge_index: Tensor, edge_attr: Tensor, perm: Tenso
     into_kept = (position[source] < 0) & (position[target] >= 0)
     source, target = source[into_kept], position[target[into_kept]]
     confidence = edge_attr.repeat(2)[into_kept].unsqueeze(-1)
-    return scatter(confidence * x[source], target, dim=0, dim_size=perm.numel(), reduce="max")
+    # index_select, not x[source]: a source repeats, and only index_select's backward sums it in a fixed
+    # order (see nsm.models.rgcn).
+    return scatter(confidence * x.index_select(0, source), target, dim=0, dim_size=perm.numel(), reduce="max")

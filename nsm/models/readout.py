@@ -39,7 +39,8 @@ class GraphHead(nn.Module):
         parts = [readout]
         if self.link_prediction:
             missing = readout.new_zeros(num_graphs, self.query_embedding.embedding_dim)
-            parts += [node_embedding[head_index] if head_index is not None else missing,
-                      node_embedding[tail_index] if tail_index is not None else missing,
+            # index_select: its backward sums a repeated node in a fixed order (see nsm.models.rgcn).
+            parts += [node_embedding.index_select(0, head_index) if head_index is not None else missing,
+                      node_embedding.index_select(0, tail_index) if tail_index is not None else missing,
                       self.query_embedding(query_relation) if query_relation is not None else missing]
         return self.mlp(torch.cat(parts, dim=-1))

@@ -23,6 +23,12 @@ node onto the :math:`B` bases and mixing them per message, moves a :math:`[2E, B
 tensor through memory and trained 2× slower on this project's graphs. The grouping depends only
 on the edges, so the convolutions of one level share it (``tiles=``).
 
+Rows that carry a gradient are gathered with ``index_select``, never ``w[index]`` (here and in
+:mod:`~nsm.models.pooling`, :mod:`~nsm.models.readout`): on CPU with more than one thread the
+backward of ``w[index]``, ``index_put_(accumulate=True)``, adds float32 rows by parallel atomics,
+so where an index repeats (a relation with several tiles) the order of the sum, and its last bits,
+change from run to run; the backward of ``index_select``, ``index_add_``, adds in index order.
+
 Shapes: ``x`` ``[N, in_channels]``, ``edge_index`` ``[2, E]``, ``edge_type`` ``[E]`` in
 ``[0, num_relations)``, ``edge_attr`` ``[E]`` (confidences, ``None`` = 1) → ``[N, out_channels]``.
 """
@@ -115,7 +121,9 @@ class ConfidenceRGCNConv(nn.Module):
         num_slots = tiles.relation.numel() * TILE
         messages = x.index_select(0, tiles.source) * tiles.weight.unsqueeze(-1).to(x.dtype)
         summed = messages.new_zeros(num_slots, self.in_channels).index_add_(0, tiles.slot, messages)
-        transformed = torch.bmm(summed.view(-1, TILE, self.in_channels), self.relation_weights()[tiles.relation])
+        # index_select, not [tiles.relation]: a deterministic backward (see the module docstring).
+        weights = self.relation_weights().index_select(0, tiles.relation)  # [T, in, out]
+        transformed = torch.bmm(summed.view(-1, TILE, self.in_channels), weights)
         # Sum into the targets in float32: under autocast the matmul runs in half precision.
         out = x.new_zeros(x.size(0), self.out_channels, dtype=torch.float32).index_add_(
             0, tiles.slot_target, transformed.view(num_slots, self.out_channels).float())

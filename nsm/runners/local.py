@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from nsm.atomic import write_json
 from nsm.config import RELATIVE_COST_PER_SAMPLE
 from nsm.data import DATASET_SIZE_ARGUMENT
+from nsm.rundir import FAILED_ATTEMPT, RESULTS, TRAIN_LOG, read_json_file
 from nsm.runners.messages import parse_line
 from nsm.training.progress import ProgressBar
 
@@ -46,35 +47,59 @@ def expected_cost(config: dict[str, Any]) -> float:
     return RELATIVE_COST_PER_SAMPLE[domain] * config["data"].get(DATASET_SIZE_ARGUMENT[domain], 1) * config["epochs"]
 
 
-def _relay(domain: str, stream, log_path: Path, log: Callable[[str], None], bar: ProgressBar | None) -> None:
-    """Route one worker's lines: progress events to its bar, log lines to its train.log and the console."""
-    with open(log_path, "a") as log_file:
-        for line in stream:
-            kind, payload = parse_line(line)
-            if kind == "progress":
-                if bar is not None:
-                    bar(payload)
-                continue
-            level, text = payload
-            log_file.write(text + "\n")
-            log_file.flush()
-            if bar is None or level >= logging.WARNING:
-                log(f"[{domain}] {text}")
+class _Relay(threading.Thread):
+    """Routes one worker's lines: progress events to its bar, log lines to its train.log (when the
+    run directory takes one) and the console. Keeps the last error line, the worker's last word."""
+
+    def __init__(self, domain: str, stream, log_path: Path, log: Callable[[str], None], bar: ProgressBar | None):
+        super().__init__(daemon=True)
+        self.domain, self.stream, self.log_path, self.log, self.bar = domain, stream, log_path, log, bar
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        try:
+            log_file = open(self.log_path, "a")
+        except OSError:  # e.g. the run directory is a file: the worker will say so itself
+            log_file = None
+        with log_file or open(os.devnull, "w") as sink:
+            for line in self.stream:
+                kind, payload = parse_line(line)
+                if kind == "progress":
+                    if self.bar is not None:
+                        self.bar(payload)
+                    continue
+                level, text = payload
+                sink.write(text + "\n")
+                sink.flush()
+                if level >= logging.ERROR:
+                    self.last_error = text.removeprefix("error: ")
+                if self.bar is None or level >= logging.WARNING:
+                    self.log(f"[{self.domain}] {text}")
 
 
-def _outcome(domain: str, config: dict[str, Any], returncode: int) -> dict[str, Any]:
-    results_path = Path(config["run_dir"]) / "results.json"
+def _file_version(path: Path) -> tuple[int, int] | None:
+    """Tells two versions of a file apart: an atomic write always makes a new inode."""
     try:
-        results = json.loads(results_path.read_text())
-    except (OSError, ValueError):
-        results = None
-    if returncode == 0 and results and results.get("status") == "success":
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _outcome(domain: str, config: dict[str, Any], returncode: int, failure_before: tuple[int, int] | None,
+             last_error: str | None) -> dict[str, Any]:
+    """What this attempt did: its results, or its failure beside the results an earlier success left.
+    ``failure_before`` is the version of failed-attempt.json before the attempt (an older failure's)."""
+    run_dir = Path(config["run_dir"])
+    results = read_json_file(run_dir / RESULTS)
+    if returncode == 0 and isinstance(results, dict) and results.get("status") == "success":
         return results
-    if results and results.get("status") == "failed":
-        return results
-    # The worker died before it could write its own results (killed, out of memory, ...).
-    return {"domain": domain, "status": "failed", "config": config,
-            "error": f"worker exited with code {returncode} without writing results"}
+    failure = read_json_file(run_dir / FAILED_ATTEMPT)
+    if not (isinstance(failure, dict) and _file_version(run_dir / FAILED_ATTEMPT) != failure_before):
+        # No record of its own: it was refused (e.g. the directory was busy) or died (killed, out of memory).
+        failure = {"domain": domain, "status": "failed", "config": config,
+                   "error": last_error or f"worker exited with code {returncode} without writing {FAILED_ATTEMPT}"}
+    return dict(failure, finished_run=results) if isinstance(results, dict) else failure
 
 
 def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_processes: int | None = None,
@@ -98,37 +123,44 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
     pending = sorted(configs.items(), key=lambda item: -expected_cost(item[1]))
     log(f"running {', '.join(domain for domain, _ in pending)} (longest first) in {processes} process(es) "
         f"at a time, {threads} torch thread(s) each")
-    running: dict[str, tuple[subprocess.Popen, threading.Thread, dict[str, Any]]] = {}
+    running: dict[str, tuple[subprocess.Popen, _Relay, dict[str, Any], tuple[int, int] | None]] = {}
     summary: dict[str, Any] = {}
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    while pending or running:
-        while pending and len(running) < processes:
-            domain, config = pending.pop(0)
-            config = dict(config, num_threads=threads)
-            run_dir = Path(config["run_dir"])
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "results.json").unlink(missing_ok=True)  # never report a previous run's results
-            process = subprocess.Popen(
-                [sys.executable, "-m", "nsm.runners.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True, env=env,
-            )
-            process.stdin.write(json.dumps(config))
-            process.stdin.close()
-            relay = threading.Thread(target=_relay, daemon=True,
-                                     args=(domain, process.stdout, run_dir / "train.log", log, bars.get(domain)))
-            relay.start()
-            running[domain] = (process, relay, config)
-        for domain, (process, relay, config) in list(running.items()):
-            if process.poll() is None:
-                continue
-            relay.join()
-            if domain in bars:
-                bars[domain].finish()
-            del running[domain]
-            summary[domain] = _outcome(domain, config, process.returncode)
-            status = summary[domain]["status"]
-            log(f"{domain}: {status}" + (f" — {summary[domain]['error']}" if status == "failed" else ""))
-        time.sleep(0.2)
+    try:
+        while pending or running:
+            while pending and len(running) < processes:
+                domain, config = pending.pop(0)
+                config = dict(config, num_threads=threads)
+                run_dir = Path(config["run_dir"])
+                try:  # for train.log; the worker reports a directory it cannot use, as its failure
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                except OSError:
+                    pass
+                failure_before = _file_version(run_dir / FAILED_ATTEMPT)
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "nsm.runners.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, text=True, env=env,
+                )
+                process.stdin.write(json.dumps(config))
+                process.stdin.close()
+                relay = _Relay(domain, process.stdout, run_dir / TRAIN_LOG, log, bars.get(domain))
+                relay.start()
+                running[domain] = (process, relay, config, failure_before)
+            for domain, (process, relay, config, failure_before) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                relay.join()
+                if domain in bars:
+                    bars[domain].finish()
+                del running[domain]
+                summary[domain] = _outcome(domain, config, process.returncode, failure_before, relay.last_error)
+                status = summary[domain]["status"]
+                log(f"{domain}: {status}" + (f" — {summary[domain]['error']}" if status == "failed" else ""))
+            time.sleep(0.2)
+    finally:  # interrupted (Ctrl-C) or failing here: no worker may outlive this process
+        for process, *_ in running.values():
+            process.kill()
+            process.wait()
     for bar in bars.values():  # all at the end, in order: tqdm redraws open bars below each printed line
         bar.close()
     ordered = {domain: summary[domain] for domain in configs}

@@ -13,6 +13,11 @@ def format_summary(summary: dict) -> str:
     for name, result in summary.items():
         if result.get("status") != "success":
             rows.append(f"{name:<{width}}{'FAILED':<9}  {result.get('error', '')}")
+            finished = result.get("finished_run")
+            if finished and finished.get("status") == "success":
+                accuracy = finished.get("test_metrics", {}).get("accuracy")
+                rows.append(f"{'':<{width}}{'':<9}  (results.json keeps the finished run of {finished.get('started_at')}"
+                            + (f", test acc {accuracy:.1%})" if accuracy is not None else ")"))
             continue
         m = result["test_metrics"]
 

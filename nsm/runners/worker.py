@@ -1,7 +1,7 @@
 """Entry point of one local worker process: read a run config (JSON) on stdin, run the job.
 
-``run_job`` writes ``results.json`` itself, on success and on failure; the exit code tells the
-parent whether the job succeeded. Log records, Python warnings and progress events go to stdout
+``run_job`` writes ``results.json`` (success) or ``failed-attempt.json`` itself; the exit code
+tells the parent which. Log records, Python warnings and progress events go to stdout
 as the JSON lines of :mod:`nsm.runners.messages`.
 """
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nsm.atomic import TEMP_SUFFIX, UnwritableDirectory, atomic_write
+from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
 from nsm.errors import NSMError
 
 LATEST = "latest.pt"
@@ -106,14 +106,13 @@ def load_latest(directory: str | os.PathLike) -> tuple[dict[str, Any], Path] | N
     """The newest usable checkpoint in ``directory`` and its path; ``None`` if there is none.
 
     Tries ``latest.pt`` and then ``previous.pt``, warning about a damaged one it skips. Leftover
-    temporary files of writes that a kill interrupted are removed.
+    temporary files of writes that a kill interrupted are removed (only ours, of dead writers).
 
     Raises:
         CheckpointError: checkpoint files exist but none of them is usable.
     """
     directory = Path(directory)
-    for leftover in directory.glob(f".*{TEMP_SUFFIX}"):
-        leftover.unlink(missing_ok=True)
+    sweep_temp_files(directory)
     failures = []
     for path in (directory / LATEST, directory / PREVIOUS):
         if not path.exists():
@@ -132,6 +131,12 @@ def load_latest(directory: str | os.PathLike) -> tuple[dict[str, Any], Path] | N
             "Delete the files to start over."
         )
     return None
+
+
+def trained_temperature(state: dict[str, Any]) -> float | None:
+    """The semiring temperature the checkpoint's weights were trained at (its last epoch's), if any."""
+    trained = (state.get("history") or {}).get("train")
+    return trained[-1].get("temperature") if trained else None
 
 
 def state_checksum(state: Any) -> str:

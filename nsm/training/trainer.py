@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nsm.errors import NSMError
+from nsm.faults import fault_point
 from nsm.training.batches import unpack_batch
 from nsm.training.checkpoint import (
     BEST, ERROR, FORMAT, LATEST, PREVIOUS, capture_rng_state, load_checkpoint,
@@ -294,6 +295,7 @@ class NSMTrainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.global_step += 1
+            fault_point("train.step")
 
             batch_graphs = labels.size(0)
             loss_sums += torch.stack([loss, task_loss, cycle_loss]).detach() * batch_graphs
@@ -350,6 +352,7 @@ class NSMTrainer:
             all_logits.append(output["logits"].float())
             all_labels.append(labels)
             num_graphs += batch_graphs
+            fault_point("eval.batch")
         _require(num_graphs > 0, "the evaluation loader yielded no batches")
 
         total, task, cycle = (loss_sums / num_graphs).tolist()
