@@ -30,7 +30,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w",
     The bytes are fsynced, ``before_replace`` runs (e.g. to keep the old file under another
     name), the temporary file is renamed over ``path`` and the directory fsynced so the rename
     itself survives a power cut. On any error the temporary file is removed and ``path`` is
-    untouched; :class:`UnwritableDirectory` says the write could not start at all.
+    untouched; :class:`UnwritableDirectory` says the write could not start at all. Each step is a
+    fault point (:mod:`nsm.faults`) named by the file's kind: ``checkpoint.before-replace``, ...
     """
     path = Path(path)
     kind = _kind(path)

@@ -44,11 +44,14 @@ TIMING_KEYS = ("time_s", "graphs_per_s")
 
 
 def draw_points(seed: int = 15, per_domain: int = POINTS_PER_DOMAIN) -> list[tuple[str, str, int]]:
-    """(domain, point, n), all different: every point once per domain, the rest drawn at random."""
+    """(domain, point, n), all different: per domain every point once, and the final evaluation's
+    batch (the last of ``eval.batch``), the rest drawn at random."""
     rng = random.Random(seed)
     drawn = []
+    final_evaluation = ("eval.batch", PASSES["eval.batch"])
     for domain in DOMAINS:
         chosen = [(point, rng.randint(1, PASSES[point])) for point in POINTS]
+        chosen += [final_evaluation] if final_evaluation not in chosen else []
         rest = [(point, n) for point in POINTS for n in range(1, PASSES[point] + 1) if (point, n) not in chosen]
         drawn += [(domain, point, n) for point, n in chosen + rng.sample(rest, per_domain - len(chosen))]
     return drawn
@@ -124,6 +127,7 @@ def run_points(root: Path, points: list[tuple[str, str, int]]) -> dict[str, list
 def test_a_run_killed_anywhere_ends_as_the_uninterrupted_one(tmp_path):
     points = draw_points()
     assert len(points) >= 20 and {point for _, point, _ in points} == set(POINTS)
+    assert all((domain, "eval.batch", PASSES["eval.batch"]) in points for domain in DOMAINS)
     counts = run_points(tmp_path, points)
     assert counts["lost"] == [] and counts["different"] == []
     assert len(counts["identical"]) == len(points)
