@@ -107,14 +107,3 @@ def read_json_file(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def read_outcome(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The run's newest outcome: its failed attempt if it has one (with ``finished_run``, the
-    results a success left before it), else its results; ``None`` for neither."""
-    run_dir = Path(run_dir)
-    results = read_json_file(run_dir / RESULTS)
-    failure = read_json_file(run_dir / FAILED_ATTEMPT)
-    if not isinstance(failure, dict):
-        return results if isinstance(results, dict) else None
-    return dict(failure, finished_run=results) if isinstance(results, dict) else failure

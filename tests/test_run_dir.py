@@ -11,11 +11,12 @@ import time
 import pytest
 
 from nsm import rundir
+from nsm.analysis.report import load_results, write_report
 from nsm.atomic import TEMP_PREFIX, sweep_temp_files
 from nsm.config import make_run_config
 from nsm.errors import NSMError
 from nsm.job import evaluate_run, run_job
-from nsm.rundir import FAILED_ATTEMPT, RESULTS, read_outcome, run_lock
+from nsm.rundir import FAILED_ATTEMPT, RESULTS, run_lock
 from nsm.runners import local
 from nsm.runners.local import run_domains
 from nsm.runners.summary import format_summary
@@ -50,13 +51,13 @@ def test_a_failed_rerun_keeps_the_finished_results(tmp_path, data_root):
     assert results.read_bytes() == finished
     failure = json.loads((tmp_path / "causal" / FAILED_ATTEMPT).read_text())
     assert failure["status"] == "failed" and "no usable checkpoint" in failure["error"]
-    outcome = read_outcome(tmp_path / "causal")
+    outcome = load_results("causal", tmp_path / "causal", {})
     assert outcome["status"] == "failed" and outcome["finished_run"] == json.loads(finished)
     assert "results.json keeps the finished run of" in format_summary({"causal": outcome})
 
     run_job(dict(config, resume=False))  # a later success replaces both
     assert not (tmp_path / "causal" / FAILED_ATTEMPT).exists()
-    assert read_outcome(tmp_path / "causal")["status"] == "success"
+    assert load_results("causal", tmp_path / "causal", {})["status"] == "success"
 
 
 def test_the_original_error_stays_in_front_when_nothing_can_be_written(tmp_path, data_root, monkeypatch):
@@ -177,8 +178,6 @@ def test_validate_leaves_no_worker_behind_when_interrupted(tmp_path, data_root, 
 
 
 def test_report_shows_the_failed_attempt_beside_the_finished_run(tmp_path, data_root):
-    from nsm.analysis.report import write_report
-
     config = quick(tmp_path, data_root, epochs=1)
     run_job(config)
     (tmp_path / "causal" / "latest.pt").write_bytes(b"damaged")
