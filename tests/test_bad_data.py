@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
+from nsm.data import load_dataset
 from nsm.data.kg import read_kg_dir
 from nsm.data.knowledge_graph_dataset import KnowledgeGraphTripleDataset
+from nsm.errors import NSMError
 from nsm.models import MODEL_NAMES, build_model
 
 TINY_KG = Path(__file__).parent / "data" / "tiny_kg"
@@ -130,3 +132,10 @@ def test_bad_model_inputs_name_the_tensor(model_name, change, message):
     change(inputs)
     with pytest.raises(ValueError, match=message):
         model(**inputs)
+
+
+@pytest.mark.parametrize("domain", ["planning", "causal", "kg"])
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5])
+def test_every_domain_refuses_the_same_seeds(domain, seed, tmp_path):
+    with pytest.raises(NSMError, match="seed must be an integer from 0 to 4294967295"):
+        load_dataset(domain, tmp_path, "train", seed=seed)

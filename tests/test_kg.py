@@ -189,7 +189,7 @@ def test_generation_is_deterministic_for_a_seed(synthetic):
     (dict(num_entities=10), "num_entities must be at least"),
     (dict(num_samples=0), "num_samples must be a positive integer"),
     (dict(hops=0), "hops must be a positive integer"),
-    (dict(seed=-1), "seed must be a non-negative integer"),
+    (dict(seed=-1), "seed must be an integer from 0 to"),
 ])
 def test_bad_parameters(tmp_path, arguments, message):
     with pytest.raises(NSMError, match=message):

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
+from nsm.config import MAX_SEED, check_integer
 from nsm.data.graph import Sample, sample_to_data
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
@@ -62,6 +63,7 @@ class TripleDataset(Dataset):
         if split not in SPLITS:
             raise NSMError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         require_positive(node_feature_dim=node_feature_dim)
+        check_integer("seed", seed, 0, MAX_SEED)  # every domain alike (numpy's seed range)
         if node_feature_dim < self.schema.min_feature_dim:
             raise NSMError(f"node_feature_dim={node_feature_dim} is too small for the {self.schema.name} "
                            f"domain, which needs at least {self.schema.min_feature_dim}")

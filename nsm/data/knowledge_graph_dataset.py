@@ -35,8 +35,6 @@ class KnowledgeGraphTripleDataset(TripleDataset):
                  num_triples: int = 2500, num_samples: int = 3000, seed: int = 0, node_feature_dim: int = 64,
                  hops: int = 2, kg_dir: str | os.PathLike | None = None):
         require_positive(num_entities=num_entities, num_triples=num_triples, num_samples=num_samples, hops=hops)
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise NSMError(f"seed must be a non-negative integer, got {seed!r}")
         self.files: KGFiles | None = None
         if kg_dir is not None:
             self.files = read_kg_dir(kg_dir)
