@@ -28,7 +28,8 @@ from nsm.analysis.faithfulness import masking_effect
 from nsm.config import make_run_config
 from nsm.errors import NSMError
 from nsm.host import describe_host, format_host
-from nsm.job import load_run, run_job
+from nsm.evaluation.evaluator import load_run
+from nsm.job import run_job
 
 
 def seed_range(text: str) -> list[int]:

@@ -27,7 +27,8 @@ from torch_geometric.loader import DataLoader
 
 from nsm.config import DOMAIN_SETTINGS, DOMAINS, MODELS, make_run_config
 from nsm.data import DATASET_SIZE_ARGUMENT, load_dataset
-from nsm.job import make_trainer, resolve_device
+from nsm.assemble import resolve_device
+from nsm.job import make_trainer
 from nsm.models import build_model
 
 

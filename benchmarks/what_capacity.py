@@ -20,7 +20,9 @@ from torch.utils.data import Subset
 from torch_geometric.loader import DataLoader
 
 from nsm.errors import NSMError
-from nsm.job import build_datasets, build_loaders, load_run, make_trainer
+from nsm.assemble import build_datasets, build_loaders
+from nsm.evaluation.evaluator import load_run
+from nsm.job import make_trainer
 from nsm.models import NSMModel
 from nsm.models.pooling import WhatUnpooling
 from nsm.training.batches import unpack_batch

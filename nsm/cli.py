@@ -3,7 +3,7 @@
     nsm data      look at a domain's data (class balance, sizes, one sample as triples)
     nsm train     train one domain; resumes from RUN_DIR/latest.pt automatically
     nsm validate  train every domain in parallel processes and print a summary
-    nsm eval      re-evaluate a run on its test split
+    nsm eval      re-evaluate a run on its test split; a KG run with ranking metrics, on any graph
     nsm explain   one prediction with the hierarchy that produced it (text, JSON, image)
     nsm report    plots of training and a report.md for a run or a validate directory
     nsm cloud     the same jobs on Modal GPUs: plan, validate, train, train-all, sweep, download
@@ -22,8 +22,8 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from nsm.config import (
-    DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, MAX_EPOCHS, MODELS, PROFILES, check_integer, make_run_config,
-    parse_domains,
+    DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, MAX_EPOCHS, MODELS, PROFILES, RANKING_NEGATIVES, RANKINGS,
+    check_integer, make_run_config, parse_domains,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.errors import NSMError
@@ -61,7 +61,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=_run_integer("epochs"),
                         help=f"override the profile's epoch count (at most {MAX_EPOCHS:,})")
     parser.add_argument("--seed", type=_run_integer("seed"), help="seed of data generation and training (default 0)")
-    parser.add_argument("--model", choices=MODELS, help="nsm (default) or a baseline for comparison")
+    parser.add_argument("--model", choices=MODELS,
+                        help="nsm (default), a graph baseline (flat-rgcn, bag-mlp) or, with --kg-dir, a KG "
+                             "embedding (complex, rotate: transductive, trained on train.txt's triples)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     parser.add_argument("--data-root", help="where generated datasets are cached (default data_cache)")
 
@@ -74,14 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="look at a domain's data: --stats or --show N",
-                               description="Print dataset statistics or one sample as readable triples.")
+    data = commands.add_parser("data", help="look at a domain's data: --stats or --show N; export a KG as TSV",
+                               description="Print dataset statistics or one sample as readable triples. "
+                                           "--export-tsv DIR writes a synthetic KG world (the profile's size) in the "
+                                           "standard TSV layout (train.txt, valid.txt, test.txt) and a second world, "
+                                           "whose entities are all different, as DIR_ind: GraIL's inductive pair, for "
+                                           "`nsm train --kg-dir DIR` and `nsm eval --kg-dir DIR_ind`, or any other "
+                                           "KG tool.")
     data.add_argument("--domain", required=True, choices=DOMAINS)
     data.add_argument("--split", choices=("train", "val", "test"), default="train")
     data.add_argument("--stats", action="store_true", help="class balance, graph sizes, relations, levels")
     data.add_argument("--show", type=int, metavar="N", help="print sample N as triples with label and reason")
     data.add_argument("--kg-dir", help="kg only: a directory with train.txt/valid.txt/test.txt (TSV)")
     data.add_argument("--json", action="store_true", help="--stats as JSON")
+    data.add_argument("--export-tsv", metavar="DIR", help="kg only: write a synthetic KG to DIR and DIR_ind (TSV)")
     data.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
                       help=f"dataset size of this profile (default {DEFAULT_PROFILE})")
     data.add_argument("--seed", type=_run_integer("seed"), default=0)
@@ -96,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_run_integer("checkpoint_every"),
                        help="epochs between latest.pt writes")
     train.add_argument("--kg-dir", help="kg only: train on your own KG (train.txt/valid.txt/test.txt, TSV)")
+    train.add_argument("--hops", type=_integer("--hops", 1),
+                       help="kg only: radius of a query's enclosing subgraph (default 2)")
+    train.add_argument("--max-entities", type=_integer("--max-entities", 2), metavar="N",
+                       help="kg only: the most entities a subgraph keeps (default 24)")
     train.add_argument("--no-resume", action="store_true", help="ignore RUN_DIR/latest.pt and start over")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to RUN_DIR/tb")
 
@@ -109,10 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"comma-separated subset of {','.join(DOMAINS)}")
     validate.add_argument("--no-resume", action="store_true", help="start every domain over")
 
-    evaluate = commands.add_parser("eval", help="re-evaluate a run on its test split",
-                                   description="Load RUN_DIR/best.pt (else latest.pt) and evaluate it.")
+    evaluate = commands.add_parser(
+        "eval", help="re-evaluate a run on its test split, or a KG run on another graph",
+        description="Load RUN_DIR/best.pt (else latest.pt) and evaluate it on one split. A run trained with "
+                    "--kg-dir is measured as link prediction is: accuracy, AUROC and AUC-PR of each query against "
+                    "one corruption, and filtered MRR and Hits@1/3/10 of its head and tail among corruptions "
+                    "(sampled: 49 per side, GraIL's protocol; full: every entity). --kg-dir OTHER evaluates it on "
+                    "another graph in the same layout: OTHER/train.txt is the graph subgraphs are drawn from, the "
+                    "split's file holds the queries; its entities may all be new (GraIL's inductive setting: "
+                    "train on X, evaluate on X_ind), its relations must be among the run's.")
     evaluate.add_argument("--run-dir", required=True)
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+    evaluate.add_argument("--kg-dir", help="KG runs: evaluate on this graph (default: the run's own --kg-dir)")
+    evaluate.add_argument("--ranking", choices=RANKINGS,
+                          help="KG runs: sampled (default), full (every entity; slow on large graphs) or none")
+    evaluate.add_argument("--negatives", type=_integer("--negatives", 1), default=RANKING_NEGATIVES,
+                          help=f"KG runs, sampled ranking: corruptions per side (default {RANKING_NEGATIVES})")
+    evaluate.add_argument("--max-queries", type=_integer("--max-queries", 1), metavar="N",
+                          help="KG runs: rank N of the split's queries, drawn at random (seeded; default all)")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text", help="json: one JSON object")
 
     explain = commands.add_parser(
         "explain", help="one prediction with the hierarchy that produced it",
@@ -146,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_data(args) -> int:
     from nsm.data import load_dataset
 
+    if args.export_tsv:
+        return export_tsv(args)
     if not args.stats and args.show is None:
-        raise NSMError("nsm data needs --stats or --show N")
+        raise NSMError("nsm data needs --stats, --show N or --export-tsv DIR")
     params = dict(PROFILES[args.profile].data[args.domain])
     if args.kg_dir:
         if args.domain != "kg":
@@ -164,6 +193,19 @@ def cmd_data(args) -> int:
             print(json.dumps(stats, indent=2))
         else:
             print(format_stats(stats))
+    return 0
+
+
+def export_tsv(args) -> int:
+    from nsm.data.kg_export import export_synthetic_kg
+
+    if args.domain != "kg" or args.kg_dir:
+        raise NSMError("--export-tsv writes the synthetic KG: use it with --domain kg and without --kg-dir")
+    size = PROFILES[args.profile].data["kg"]
+    for path in export_synthetic_kg(args.export_tsv, size["num_entities"], size["num_triples"], args.seed):
+        lines = {name: sum(1 for _ in open(path / name, encoding="utf-8")) for name in ("train.txt", "valid.txt",
+                                                                                           "test.txt")}
+        print(f"{path}: " + ", ".join(f"{name} {count} triples" for name, count in lines.items()))
     return 0
 
 
@@ -190,14 +232,15 @@ def _run_config(args, domain: str, run_dir: str) -> dict:
         data_root=args.data_root, run_dir=run_dir, resume=not args.no_resume,
         kg_dir=getattr(args, "kg_dir", None), checkpoint_every=getattr(args, "checkpoint_every", None),
         tensorboard=getattr(args, "tensorboard", False) or None,
+        data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None)},
     )
 
 
 def cmd_train(args) -> int:
     from nsm.job import run_job
 
-    if args.kg_dir and args.domain != "kg":
-        raise NSMError("--kg-dir only applies to --domain kg")
+    if (args.kg_dir or args.hops or args.max_entities) and args.domain != "kg":
+        raise NSMError("--kg-dir, --hops and --max-entities only apply to --domain kg")
     config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}")
     with logging_redirect_tqdm():  # the epoch lines go above the progress bar, not through it
         results = run_job(config)
@@ -218,11 +261,27 @@ def cmd_validate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from nsm.job import evaluate_run
+    from nsm.evaluation.evaluator import evaluate_run, load_trained
+    from nsm.evaluation.link_prediction import evaluate_kg_dir
 
-    metrics = evaluate_run(args.run_dir, args.split)
-    print(json.dumps(metrics, indent=2, default=str))
+    config, _ = load_trained(args.run_dir)
+    if config.get("relations") is not None:
+        metrics = evaluate_kg_dir(args.run_dir, args.kg_dir, args.split, args.ranking or "sampled", args.negatives,
+                                  max_queries=args.max_queries)
+    elif args.kg_dir is not None or args.ranking is not None or args.max_queries is not None:
+        raise NSMError(f"--kg-dir, --ranking and --max-queries need a run trained on a KG in the TSV layout (nsm train --domain kg "
+                       f"--kg-dir DIR); {args.run_dir} is a {config['domain']} run")
+    else:
+        metrics = evaluate_run(args.run_dir, args.split)
+    if args.format == "json":
+        print(json.dumps(metrics, indent=2, default=str))
+    else:
+        print("\n".join(f"{key}: {_shown(value)}" for key, value in metrics.items()))
     return 0
+
+
+def _shown(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def configure_logging() -> None:

@@ -14,74 +14,36 @@ directory; a second gets a clear error naming the first.
 
 from __future__ import annotations
 
-import os
-import random
+import sys
 import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
-from torch_geometric.loader import DataLoader
 
+from nsm.assemble import build_datasets, build_loaders, build_model_for, resolve_device, seed_everything
 from nsm.atomic import sweep_temp_files, write_json
-from nsm.data import load_dataset
+from nsm.config import KGE_MODELS
+from nsm.data.base import split_sizes
+from nsm.data.kg import read_kg_dir
 from nsm.errors import NSMError
+from nsm.evaluation.evaluator import evaluate_split, restore_trained
+from nsm.evaluation.link_prediction import link_prediction_metrics, run_scorer, split_queries
+from nsm.evaluation.metrics import compute_classification_metrics
+from nsm.evaluation.ranking import CandidatePool
 from nsm.host import describe_host
-from nsm.models import NSMModel, build_model
+from nsm.models import NSMModel
 from nsm.models.confidence.temperature import TemperatureScheduler
 from nsm.rundir import HISTORY, run_lock, write_failed_attempt, write_results
-from nsm.training.checkpoint import BEST, LATEST, load_checkpoint, mismatch, trained_temperature
+from nsm.training.checkpoint import BEST, LATEST, load_checkpoint, save_checkpoint
 from nsm.training.gpu import gpu_summary
-from nsm.training.metrics import compute_classification_metrics
 from nsm.training.progress import ProgressFn
 from nsm.training.trainer import NSMTrainer
 
 CheckpointHook = Callable[[int], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise NSMError("--device cuda was asked for, but no CUDA device is available")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def build_datasets(config: dict[str, Any], splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
-    """The run's datasets (generated once, then served from the data cache)."""
-    extra = {"kg_dir": config["kg_dir"]} if config["domain"] == "kg" and config.get("kg_dir") else {}
-    return {
-        split: load_dataset(config["domain"], config["data_root"], split, seed=config["seed"],
-                            node_feature_dim=config["model_args"]["node_features"], **config["data"], **extra)
-        for split in splits
-    }
-
-
-def build_loaders(config: dict[str, Any], datasets: dict[str, Any], device: torch.device) -> dict[str, DataLoader]:
-    """DataLoaders: train shuffled with its own generator (saved in checkpoints for exact resume)."""
-    workers = config["num_workers"]
-    common = {"batch_size": config["batch_size"], "num_workers": workers, "pin_memory": device.type == "cuda"}
-    if workers > 0:
-        common.update(persistent_workers=True, prefetch_factor=config.get("prefetch_factor", 2))
-    return {
-        split: DataLoader(dataset, shuffle=True, generator=torch.Generator().manual_seed(config["seed"]), **common)
-        if split == "train" else DataLoader(dataset, shuffle=False, **common)
-        for split, dataset in datasets.items()
-    }
-
-
-def build_model_for(config: dict[str, Any]) -> torch.nn.Module:
-    return build_model(config["model"], **config["model_args"])
 
 
 def parameter_groups(model: torch.nn.Module, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,6 +99,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         checkpoint_every=config["checkpoint_every"],
         run_config=config,
         progress=progress,
+        select_best_by=config["select_best_by"],
     )
 
 
@@ -159,6 +122,7 @@ def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
                                    "host": describe_host(),
                                    "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         try:
+            results["config"] = config = sized_to_data(config)
             results.update(train_and_test(config, run_dir, on_checkpoint, progress))
         except BaseException as exc:
             results.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
@@ -175,6 +139,8 @@ def train_and_test(config: dict[str, Any], run_dir: Path, on_checkpoint: Checkpo
     """The body of :func:`run_job`: train (or resume), then evaluate the best checkpoint on the
     test split as it was saved, temperature included, so that a resumed, re-run or interrupted
     run reports exactly what the uninterrupted one did."""
+    if config["model"] in KGE_MODELS:
+        return train_kge_and_test(config, run_dir)
     device = resolve_device(config["device"])
     seed_everything(config["seed"])
     datasets = build_datasets(config)
@@ -190,52 +156,56 @@ def train_and_test(config: dict[str, Any], run_dir: Path, on_checkpoint: Checkpo
     )
     best = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LATEST
     restore_trained(model, load_checkpoint(best), best)
-    test_metrics = trainer.evaluate(loaders["test"], task_type)
+    test_metrics = evaluate_split(config, model, datasets["test"])
+    if config.get("kg_dir"):
+        test_metrics["link_prediction"] = test_link_prediction(config, model)
     write_json(run_dir / HISTORY, history)
     return {"status": "success", "epochs_run": len(history["train"]), "best_val_loss": trainer.best_val_loss,
             "dataset_sizes": {split: len(ds) for split, ds in datasets.items()}, "test_metrics": test_metrics,
             "gpu": gpu_summary(history["train"], device)}  # gpu: None on the CPU
 
 
-def restore_trained(model: torch.nn.Module, state: dict[str, Any], source: Path) -> None:
-    """Put a checkpoint's weights into ``model``, and the semiring temperature they were trained at."""
-    try:
-        model.load_state_dict(state["model_state_dict"])
-    except RuntimeError as exc:  # e.g. a checkpoint of an older version of the model
-        raise mismatch(source, exc) from None
-    temperature = trained_temperature(state)
-    if temperature is not None and hasattr(model, "temperature"):
-        model.temperature = temperature
+def sized_to_data(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with a ``--kg-dir`` run's vocabulary: the files' relation names (``relations``,
+    saved with the run) and as many relation weights in the model; a KG embedding's entity names
+    too (``entities``: its rows)."""
+    if config["domain"] != "kg" or not config.get("kg_dir"):
+        return config
+    files = read_kg_dir(config["kg_dir"])
+    sized = dict(config, relations=files.relations,
+                 model_args=dict(config["model_args"], num_relations=len(files.relations)))
+    if config["model"] in KGE_MODELS:
+        sized["entities"] = files.entities
+        sized["model_args"]["num_entities"] = len(files.entities)
+    return sized
 
 
-def load_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt",
-             data_root: str | None = None) -> tuple[dict[str, Any], Any, torch.nn.Module]:
-    """A run's configuration, one split of its data and its model with the checkpoint's weights.
-
-    ``checkpoint`` falls back to ``latest.pt``; ``data_root`` replaces the run's own data cache
-    (a run made elsewhere: its data is regenerated, deterministically, from the configuration).
-    """
-    run_dir = Path(run_dir)
-    path = run_dir / checkpoint
-    if not path.exists():
-        path = run_dir / "latest.pt"
-    if not path.exists():
-        raise NSMError(f"{run_dir} holds no checkpoint (best.pt or latest.pt); is it a run directory?")
-    state = load_checkpoint(path)
-    # The run may have been moved (e.g. downloaded from the cloud): it lives where it was found now.
-    config = dict(state["run_config"], run_dir=str(run_dir))
-    if data_root is not None:
-        config["data_root"] = data_root
-    model = build_model_for(config).to(resolve_device("auto"))
-    restore_trained(model, state, path)
-    return config, build_datasets(config, (split,))[split], model
+def test_link_prediction(config: dict[str, Any], model: torch.nn.Module) -> dict[str, Any]:
+    """The sampled-protocol ranking of test.txt's queries and GraIL's AUC-PR, over the run's own
+    graph (:mod:`nsm.evaluation.link_prediction`). As many queries as the binary test split has
+    positives, drawn the same way for every model, so runs on one graph rank the same queries."""
+    files = read_kg_dir(config["kg_dir"], relations=config["relations"])
+    queries = split_queries(files, "test", split_sizes(config["data"]["num_samples"])["test"] // 2, config["seed"])
+    score, known, calibrated = run_scorer(config, model, files)
+    return link_prediction_metrics(score, queries, CandidatePool(range(len(files.entities)), known),
+                                   seed=config["seed"], calibrated=calibrated)
 
 
-def evaluate_run(run_dir: str | os.PathLike, split: str = "test", checkpoint: str = "best.pt") -> dict[str, Any]:
-    """Re-evaluate a finished (or interrupted) run on one of its splits, from its own checkpoint."""
-    config, dataset, model = load_run(run_dir, split, checkpoint)
-    device = next(model.parameters()).device
-    loader = build_loaders(config, {split: dataset}, device)[split]
-    trainer = make_trainer(config, model, device)
-    return trainer.evaluate(loader, config["model_args"]["task_type"])
+def train_kge_and_test(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """:func:`train_and_test` for a KG embedding: train on train.txt's triples, save ``best.pt``,
+    rank the test queries (no resume: the whole run takes seconds to minutes)."""
+    from nsm.training.kge import train_kge
+
+    device = resolve_device(config["device"])
+    files = read_kg_dir(config["kg_dir"], relations=config["relations"])
+    relation_ids = {name: i for i, name in enumerate(files.relations)}
+    triples = torch.tensor([(h, relation_ids[r], t) for h, r, t in files.triples["train"]], dtype=torch.long)
+    model = train_kge(config["model"], triples, len(files.entities), len(files.relations), epochs=config["epochs"],
+                      batch_size=config["batch_size"], lr=config["lr"],
+                      hidden_channels=config["model_args"]["hidden_channels"], seed=config["seed"], device=device,
+                      progress=sys.stderr.isatty())
+    save_checkpoint({"model_state_dict": model.state_dict(), "run_config": config, "epoch": config["epochs"] - 1},
+                    run_dir / BEST)
+    return {"status": "success", "epochs_run": config["epochs"], "dataset_sizes": {"train": len(triples)},
+            "test_metrics": {"link_prediction": test_link_prediction(config, model)}}
 

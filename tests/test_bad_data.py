@@ -26,12 +26,6 @@ def edited_kg(tmp_path: Path, edit: Callable[[Path], None]) -> Path:
     return directory
 
 
-def one_relation(directory: Path) -> None:
-    for name in KG_FILES:
-        lines = (directory / name).read_text().splitlines()
-        (directory / name).write_text("".join(f"{h}\trelated_to\t{t}\n" for h, _, t in map(str.split, lines)))
-
-
 def appended_to_train(name: str) -> Callable[[Path], None]:
     def edit(directory: Path) -> None:
         with open(directory / "train.txt", "a") as train:

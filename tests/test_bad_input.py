@@ -27,10 +27,12 @@ from typing import Callable, NamedTuple
 import pytest
 
 from nsm.analysis.draw import draw_explanation, image_path
+from nsm.assemble import build_model_for
 from nsm.cli import main
 from nsm.config import MAX_EPOCHS, MAX_SEED, make_run_config
 from nsm.errors import NSMError
-from test_bad_data import appended_to_train, copy_valid_to_test, edited_kg, one_relation
+from nsm.training.checkpoint import save_checkpoint
+from test_bad_data import appended_to_train, copy_valid_to_test, edited_kg
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- bad-input-table:start -->", "<!-- bad-input-table:end -->"
@@ -49,6 +51,14 @@ def write(name: str, text: str) -> Callable[[Path], None]:
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text)
     return setup
+
+
+def planning_run(tmp: Path) -> None:
+    """A setup: ``DIR/run``, a checkpoint of an untrained planning model (what eval reads first)."""
+    config = make_run_config("planning", "quick", run_dir=str(tmp / "run"))
+    (tmp / "run").mkdir()
+    save_checkpoint({"model_state_dict": build_model_for(config).state_dict(), "run_config": config, "epoch": 0},
+                    tmp / "run" / "best.pt")
 
 
 def kg(edit: Callable[[Path], None]) -> Callable[[Path], None]:
@@ -76,7 +86,10 @@ CASES = [
     Case("a data root that is a file", ["data", "--domain", "planning", "--profile", "quick", "--stats",
                                         "--data-root", "afile"], "cannot write the data cache under afile",
          write("afile", "")),
-    Case("a KG with a single relation", KG_STATS, "has a single relation ('related_to')", kg(one_relation)),
+    Case("a KG embedding without a KG", ["train", "--domain", "kg", "--model", "complex"],
+         "--model complex embeds the entities of a KG in the TSV layout: it needs --domain kg --kg-dir DIR"),
+    Case("ranking a planning run", ["eval", "--run-dir", "{tmp}/run", "--ranking", "full"],
+         "--kg-dir, --ranking and --max-queries need a run trained on a KG", planning_run),
     Case("valid.txt holds only triples of train.txt", KG_STATS, "valid.txt is also in", kg(appended_to_train("valid.txt"))),
     Case("test.txt holds only triples of train.txt", KG_STATS, "test.txt is also in", kg(appended_to_train("test.txt"))),
     Case("test.txt is a copy of valid.txt", KG_STATS, "test.txt gives no test samples", kg(copy_valid_to_test)),

@@ -13,7 +13,7 @@ import torch
 from nsm.cli import main
 from nsm.config import PROFILES, make_run_config
 from nsm.errors import NSMError
-from nsm.job import load_run
+from nsm.evaluation.evaluator import load_run
 from nsm.runners.local import expected_cost, parallel_plan, run_domains
 
 
@@ -101,10 +101,11 @@ def test_train_then_eval(tmp_path, capsys, data_root):
     assert torch.load(run_dir / "latest.pt", weights_only=True)["epoch"] == PROFILES["quick"].epochs - 1
     capsys.readouterr()
 
-    assert main(["eval", "--run-dir", str(run_dir)]) == 0
+    assert main(["eval", "--run-dir", str(run_dir), "--format", "json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"])
-
+    assert main(["eval", "--run-dir", str(run_dir)]) == 0
+    assert f"accuracy: {metrics['accuracy']:.4f}" in capsys.readouterr().out.splitlines()
 
     # Asking for more epochs resumes where the run ended instead of starting over.
     assert main(["train", "--domain", "planning", "--profile", "quick", "--epochs", "3", "--run-dir",
@@ -119,7 +120,7 @@ def test_train_then_eval(tmp_path, capsys, data_root):
     _, _, model = load_run(moved, checkpoint="latest.pt")  # the last epoch's weights (best.pt may be older)
     assert model.temperature == history["train"][-1]["temperature"] != 1.0
     capsys.readouterr()
-    assert main(["eval", "--run-dir", str(moved)]) == 0
+    assert main(["eval", "--run-dir", str(moved), "--format", "json"]) == 0
     assert "accuracy" in json.loads(capsys.readouterr().out)
     assert not run_dir.exists()
 

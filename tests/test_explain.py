@@ -10,7 +10,8 @@ from nsm.analysis.explain import explain_sample
 from nsm.analysis.faithfulness import mask_nodes, masking_effect
 from nsm.cli import main
 from nsm.config import make_run_config
-from nsm.job import load_run, run_job
+from nsm.evaluation.evaluator import load_run
+from nsm.job import run_job
 from nsm.training.checkpoint import load_checkpoint, save_checkpoint
 
 

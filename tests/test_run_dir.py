@@ -15,7 +15,8 @@ from nsm.analysis.report import load_results, write_report
 from nsm.atomic import TEMP_PREFIX, sweep_temp_files
 from nsm.config import make_run_config
 from nsm.errors import NSMError
-from nsm.job import evaluate_run, run_job
+from nsm.evaluation.evaluator import evaluate_run
+from nsm.job import run_job
 from nsm.rundir import FAILED_ATTEMPT, RESULTS, run_lock
 from nsm.runners import local
 from nsm.runners.local import run_domains

@@ -11,7 +11,8 @@ from torch_geometric.loader import DataLoader
 from _resume_driver import TinyGraphModel, annealing, make_graphs
 from nsm.config import make_run_config
 from nsm.errors import NSMError
-from nsm.job import build_model_for, lr_schedule, make_trainer
+from nsm.assemble import build_model_for
+from nsm.job import lr_schedule, make_trainer
 from nsm.models.baselines import BagOfTypesMLP
 from nsm.training import NSMTrainer, compute_classification_metrics
 from nsm.training.batches import unpack_batch
@@ -403,3 +404,18 @@ def test_lr_schedule_warms_up_then_decays():
     assert all(later < earlier for earlier, later in zip(rates[1:], rates[2:])) and rates[-1] > 0
     # No room for a warm-up: plain cosine decay from the full rate.
     assert isinstance(lr_schedule(optimizer, epochs=1, warmup_epochs=1), torch.optim.lr_scheduler.CosineAnnealingLR)
+
+
+def test_best_checkpoint_by_a_metric_that_rises(tmp_path):
+    """select_best_by="auroc": best.pt is the epoch of the highest validation AUROC, not of the lowest loss."""
+    torch.manual_seed(0)
+    trainer = trainer_for(TinyGraphModel(), checkpoint_dir=tmp_path, select_best_by="auroc")
+    history = trainer.train(*loaders(), epochs=6)
+    aurocs = [m["auroc"] for m in history["val"]]
+    best = max(range(len(aurocs)), key=lambda epoch: (aurocs[epoch], -epoch))  # the first of equals
+    assert trainer.best_epoch == best and trainer.best_val_score == aurocs[best]
+    assert trainer.best_val_loss == history["val"][best]["total_loss"]
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == best
+    resumed = trainer_for(TinyGraphModel(), checkpoint_dir=tmp_path, select_best_by="auroc")
+    resumed.resume(tmp_path)
+    assert resumed.best_val_score == aurocs[best] and resumed.best_epoch == best

@@ -31,7 +31,7 @@ from torch_geometric.data import Batch, Data
 from nsm.data.base import TripleDataset
 from nsm.data.triples import LEVELS
 from nsm.errors import NSMError
-from nsm.job import load_run
+from nsm.evaluation.evaluator import load_run
 from nsm.training.batches import unpack_batch
 
 DIGITS = 4  # of the floats in an explanation: enough to compare, short enough to read

@@ -106,7 +106,7 @@ class Trainer:
         container, where a CPU fallback would be a silent waste). NSMTrainer turns on TF32 itself."""
         import torch
 
-        from nsm.job import resolve_device
+        from nsm.assemble import resolve_device
 
         self.device = resolve_device("auto" if modal.is_local() else "cuda")
         if self.device.type == "cuda":

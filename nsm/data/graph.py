@@ -28,6 +28,7 @@ Fields of the returned ``Data``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch_geometric.data import Data
@@ -97,50 +98,74 @@ class Sample:
 
 def sample_to_data(sample: Sample, schema: DomainSchema, node_feature_dim: int = 64) -> Data:
     """Build the graph of ``sample`` (see the module docstring for the fields and shapes)."""
+    relation_ids = schema.relation_vocab
+    type_ids = schema.node_type_vocab
+    node_ids = {name: i for i, name in enumerate(sample.node_types)}
+    num_extras = len(schema.extra_features)
+    extras = [[0.0] * num_extras for _ in node_ids]
+    for name, values in sample.extras.items():
+        if len(values) != num_extras:
+            raise ValueError(f"node {name!r} has {len(values)} extras, schema expects {num_extras}")
+        extras[node_ids[name]] = list(values)
+    try:
+        edges = Edges([node_ids[t.subject] for t in sample.triples], [node_ids[t.object] for t in sample.triples],
+                      [relation_ids.id(t.predicate) for t in sample.triples],
+                      [t.confidence for t in sample.triples], [t.level for t in sample.triples])
+    except KeyError as missing:
+        raise ValueError(f"triple endpoint {missing} has no entry in node_types") from None
+    query = None
+    if sample.query is not None:
+        head, relation, tail = sample.query
+        query = (node_ids[head], relation_ids.id(relation), node_ids[tail])
+    return build_graph(schema, node_feature_dim, [type_ids.id(t) for t in sample.node_types.values()],
+                       extras, edges, sample.label, query)
+
+
+class Edges(NamedTuple):
+    """A graph's triples as id lists: subject and object node, relation id, confidence, level."""
+
+    source: list[int]
+    target: list[int]
+    relation: list[int]
+    confidence: list[float]
+    level: list[int]
+
+
+def build_graph(schema: DomainSchema, node_feature_dim: int, node_type: list[int], extras: list[list[float]],
+                edges: Edges, label: int, query: tuple[int, int, int] | None = None) -> Data:
+    """The ``Data`` of a graph given by ids (node ``i`` has type id ``node_type[i]`` and the
+    domain's ``extras[i]``; ``query`` is ``(head node, relation id, tail node)``): what
+    :func:`sample_to_data` builds from names, and a domain's fast path builds directly."""
     if node_feature_dim < schema.min_feature_dim:
         raise ValueError(
             f"node_feature_dim={node_feature_dim} is too small for the {schema.name} domain, "
             f"which needs at least {schema.min_feature_dim} columns"
         )
-    relation_ids = schema.relation_vocab
-    type_ids = schema.node_type_vocab
-    node_ids = {name: i for i, name in enumerate(sample.node_types)}
-    num_types = len(type_ids)
-    num_extras = len(schema.extra_features)
-
-    node_type = torch.tensor([type_ids.id(t) for t in sample.node_types.values()], dtype=torch.long)
-    node_level = torch.tensor([schema.node_types[t] for t in sample.node_types.values()], dtype=torch.long)
-    num_nodes = len(node_ids)
+    num_types = len(schema.node_types)
+    type_levels = list(schema.node_types.values())
+    node_type_tensor = torch.tensor(node_type, dtype=torch.long)
+    node_level = torch.tensor([type_levels[t] for t in node_type], dtype=torch.long)
+    num_nodes = len(node_type)
     x = torch.zeros(num_nodes, node_feature_dim)
     rows = torch.arange(num_nodes)
-    x[rows, node_type] = 1.0
+    x[rows, node_type_tensor] = 1.0
     x[rows, num_types + node_level - 1] = 1.0
-    for name, values in sample.extras.items():
-        if len(values) != num_extras:
-            raise ValueError(f"node {name!r} has {len(values)} extras, schema expects {num_extras}")
-        x[node_ids[name], num_types + len(LEVELS): num_types + len(LEVELS) + num_extras] = torch.tensor(values)
-
-    try:
-        edge_index = torch.tensor(
-            [[node_ids[t.subject] for t in sample.triples], [node_ids[t.object] for t in sample.triples]],
-            dtype=torch.long,
-        ).view(2, -1)
-    except KeyError as missing:
-        raise ValueError(f"triple endpoint {missing} has no entry in node_types") from None
+    if schema.extra_features:
+        start = num_types + len(LEVELS)
+        x[:, start:start + len(schema.extra_features)] = torch.tensor(extras, dtype=torch.float).view(num_nodes, -1)
     data = Data(
         x=x,
-        edge_index=edge_index,
-        edge_type=torch.tensor([relation_ids.id(t.predicate) for t in sample.triples], dtype=torch.long),
-        edge_attr=torch.tensor([t.confidence for t in sample.triples], dtype=torch.float),
-        edge_level=torch.tensor([t.level for t in sample.triples], dtype=torch.long),
+        edge_index=torch.tensor([edges.source, edges.target], dtype=torch.long).view(2, -1),
+        edge_type=torch.tensor(edges.relation, dtype=torch.long),
+        edge_attr=torch.tensor(edges.confidence, dtype=torch.float),
+        edge_level=torch.tensor(edges.level, dtype=torch.long),
         node_level=node_level,
-        node_type=node_type,
-        y=torch.tensor([sample.label], dtype=torch.long),
+        node_type=node_type_tensor,
+        y=torch.tensor([label], dtype=torch.long),
         num_nodes=num_nodes,
     )
-    if sample.query is not None:
-        head, relation, tail = sample.query
-        data.head_index = torch.tensor([node_ids[head]])
-        data.tail_index = torch.tensor([node_ids[tail]])
-        data.query_relation = torch.tensor([relation_ids.id(relation)])
+    if query is not None:
+        data.head_index = torch.tensor([query[0]])
+        data.tail_index = torch.tensor([query[2]])
+        data.query_relation = torch.tensor([query[1]])
     return data

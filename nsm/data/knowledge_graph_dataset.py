@@ -7,7 +7,9 @@ from typing import Any
 
 from nsm.data.base import TripleDataset, require_positive
 from nsm.data.graph import Sample
-from nsm.data.kg import MIN_WORLD_ENTITIES, SYNTHETIC_SCHEMA, KGFiles, file_samples, read_kg_dir, synthetic_samples
+from nsm.data.kg import (
+    MAX_SUBGRAPH_ENTITIES, MIN_WORLD_ENTITIES, SYNTHETIC_SCHEMA, KGFiles, file_samples, read_kg_dir, synthetic_samples,
+)
 from nsm.errors import NSMError
 
 
@@ -25,16 +27,19 @@ class KnowledgeGraphTripleDataset(TripleDataset):
     the files' content, so an edited file is never served from an old cache.
 
     Each split is balanced: every positive is paired with one corruption of it. ``hops`` is the
-    radius ``k`` of the enclosing subgraph.
+    radius ``k`` of the enclosing subgraph and ``max_entities`` the most entities it keeps.
     """
 
     schema = SYNTHETIC_SCHEMA
-    generator_version = 2
+    generator_version = 3  # 3: real KGs hide only the query triple; negatives keep its distance
 
     def __init__(self, root: str | os.PathLike, split: str = "train", num_entities: int = 200,
                  num_triples: int = 2500, num_samples: int = 3000, seed: int = 0, node_feature_dim: int = 64,
-                 hops: int = 2, kg_dir: str | os.PathLike | None = None):
+                 hops: int = 2, kg_dir: str | os.PathLike | None = None,
+                 max_entities: int = MAX_SUBGRAPH_ENTITIES):
         require_positive(num_entities=num_entities, num_triples=num_triples, num_samples=num_samples, hops=hops)
+        if not isinstance(max_entities, int) or isinstance(max_entities, bool) or max_entities < 2:
+            raise NSMError(f"max_entities must be an integer of at least 2 (the query's two ends), got {max_entities!r}")
         self.files: KGFiles | None = None
         if kg_dir is not None:
             self.files = read_kg_dir(kg_dir)
@@ -43,7 +48,7 @@ class KnowledgeGraphTripleDataset(TripleDataset):
             raise NSMError(f"num_entities must be at least {MIN_WORLD_ENTITIES} for the synthetic knowledge "
                            f"graph (one entity of every type, people and their families), got {num_entities}")
         super().__init__(root, split, seed=seed, node_feature_dim=node_feature_dim, num_entities=num_entities,
-                         num_triples=num_triples, num_samples=num_samples, hops=hops,
+                         num_triples=num_triples, num_samples=num_samples, hops=hops, max_entities=max_entities,
                          kg_dir=None if kg_dir is None else str(kg_dir))
 
     def cache_identity(self) -> dict[str, Any]:
@@ -55,5 +60,6 @@ class KnowledgeGraphTripleDataset(TripleDataset):
     def generate(self) -> dict[str, list[Sample]]:
         p = self.params
         if self.files is not None:
-            return file_samples(self.files, p["num_samples"], p["hops"], p["seed"])
-        return synthetic_samples(p["num_samples"], p["num_entities"], p["num_triples"], p["hops"], p["seed"])
+            return file_samples(self.files, p["num_samples"], p["hops"], p["seed"], p["max_entities"])
+        return synthetic_samples(p["num_samples"], p["num_entities"], p["num_triples"], p["hops"], p["seed"],
+                                 p["max_entities"])

@@ -1,7 +1,10 @@
-"""Does a dataset leak its label through counts? Fit the bag-of-types baseline and see.
+"""Does a dataset leak its label? Fit baselines that see too little to know it, and see.
 
-Used by the tests and by ``benchmarks/label_leakage.py``: a baseline with no access to
-connectivity must stay near chance on every domain, or the labels are not about structure.
+Used by the tests and by ``benchmarks/label_leakage.py``. The bag-of-types baseline has no access
+to connectivity: it must stay near chance on every domain, or the labels are not about structure.
+On a knowledge graph the reachability and distance baselines see only whether, and how far apart,
+a query's ends meet in its subgraph: they must stay near chance on the binary samples (else the
+negatives give themselves away), and must not beat chance at ranking.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Batch
 
+from nsm.data.triples import LEVELS
 from nsm.models.baselines import BagOfTypesMLP
 from nsm.training.batches import unpack_batch
 
@@ -46,3 +50,64 @@ def bag_of_types_accuracy(train_dataset, test_dataset, epochs: int = 300, seed: 
     with torch.no_grad():
         train_accuracy = (model.mlp(train_counts).argmax(1) == train.y).float().mean().item()
     return {"train_accuracy": train_accuracy, "best_test_accuracy": best_test}
+
+
+# --- link prediction: do the ends' distance or reachability give the label away? -----------------
+
+
+def query_distance(data, schema) -> float:
+    """The query tail's ``dist_to_head`` feature: its distance from the head inside the subgraph
+    over ``hops + 1``, 1 when the ends do not meet (see :mod:`nsm.data.kg`)."""
+    column = len(schema.node_types) + len(LEVELS) + schema.extra_features.index("dist_to_head")
+    return round(float(data.x[int(data.tail_index), column]), 4)
+
+
+class LabelRate:
+    """P(label 1 | feature value) counted on training samples, +1 smoothed: the best any
+    classifier of that one feature can do on them."""
+
+    def __init__(self, features: list, labels: list[int]):
+        counts: dict = {}
+        for feature, label in zip(features, labels):
+            positives, total = counts.get(feature, (0, 0))
+            counts[feature] = (positives + label, total + 1)
+        self.rate = {feature: (positives + 1) / (total + 2) for feature, (positives, total) in counts.items()}
+
+    def __call__(self, feature) -> float:
+        return self.rate.get(feature, 0.5)
+
+
+FEATURES = {"reachability": lambda distance: distance < 1.0, "distance": lambda distance: distance}
+
+
+def distance_baselines(train_dataset, test_dataset, graph=None, entities: int | None = None,
+                       seed: int = 0) -> dict[str, dict[str, float]]:
+    """Fit ``reachability`` (do the ends meet?) and ``distance`` (how far apart are they?) on the
+    training samples; their test accuracy and, given the context ``graph`` (a
+    :class:`~nsm.data.kg.FileGraph`) and its number of ``entities``, their sampled-protocol ranking
+    beside the chance ranking (all candidates tied)."""
+    from nsm.evaluation.ranking import CandidatePool, rank_queries
+
+    schema = train_dataset.schema
+    train = [query_distance(data, schema) for data in train_dataset.graphs]
+    test = [query_distance(data, schema) for data in test_dataset.graphs]
+    results = {}
+    for name, feature in FEATURES.items():
+        rate = LabelRate([feature(d) for d in train], train_dataset.labels)
+        predicted = [int(rate(feature(d)) > 0.5) for d in test]
+        accuracy = sum(p == y for p, y in zip(predicted, test_dataset.labels)) / len(test)
+        results[name] = {"test_accuracy": accuracy}
+        if graph is not None:
+            ids = {entity_name: entity for entity, entity_name in enumerate(graph.names)}
+            queries = [(ids[s.query[0]], s.query[1], ids[s.query[2]]) for s in test_dataset.samples if s.label == 1]
+            pool = CandidatePool(range(entities), graph.known)
+
+            def score(facts, rate=rate, feature=feature):
+                return torch.tensor([rate(feature(query_distance(graph.query_graph(f, schema, test_dataset.node_feature_dim),
+                                                                   schema))) for f in facts])
+
+            ranked = rank_queries(queries, score, pool, seed=seed)
+            chance = rank_queries(queries, lambda facts: torch.zeros(len(facts)), pool, seed=seed)
+            results[name].update(mrr=ranked["mrr"], hits_at_10=ranked["hits@10"], chance_mrr=chance["mrr"],
+                                 chance_hits_at_10=chance["hits@10"])
+    return results

@@ -27,13 +27,12 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nsm.errors import NSMError
@@ -44,13 +43,12 @@ from nsm.training.checkpoint import (
     load_latest, mismatch, restore_rng_state, save_checkpoint,
 )
 from nsm.training.gpu import GPUMonitor, enable_tf32
-from nsm.training.metrics import TASK_TYPES, compute_classification_metrics
+from nsm.evaluation.evaluator import MetricsFn, evaluate, task_loss
+from nsm.evaluation.metrics import TASK_TYPES, compute_classification_metrics
 from nsm.training.progress import STEP_EVENT_INTERVAL_S, ProgressBar, ProgressFn
 
 logger = logging.getLogger(__name__)
 
-MetricsFn = Callable[[torch.Tensor, torch.Tensor, str], Mapping[str, Any]]
-RECON_KEYS = ("recon_error_l1", "recon_error_l2")
 
 
 class NSMTrainer:
@@ -80,6 +78,8 @@ class NSMTrainer:
             bar over the run, ``False`` for none (log lines every ``log_interval`` steps instead),
             or a callable taking each event; default a bar when stderr is a terminal.
         tensorboard_dir: default ``checkpoint_dir/tensorboard``.
+        select_best_by: the validation metric that picks ``best.pt`` and counts early stopping's
+            patience: lower is better for a ``*loss``, higher for any other (``auroc``, ...).
     """
 
     def __init__(
@@ -102,6 +102,7 @@ class NSMTrainer:
         use_amp: bool | None = None,
         progress: bool | ProgressFn | None = None,
         tensorboard_dir: str | os.PathLike | None = None,
+        select_best_by: str = "total_loss",
     ):
         _require(cycle_loss_weight >= 0, f"cycle_loss_weight must be >= 0, got {cycle_loss_weight}")
         _require(gradient_clip is None or gradient_clip >= 0,
@@ -151,7 +152,9 @@ class NSMTrainer:
         self.start_epoch = 0  # where the next train() begins unless told otherwise
         self.latest_epoch: int | None = None  # the epoch whose end this run last wrote to latest.pt
         self.global_step = 0
-        self.best_val_loss = math.inf
+        self.select_best_by = select_best_by
+        self.best_val_loss = math.inf  # the validation loss of the best epoch
+        self.best_val_score = math.inf if self._lower_is_better else -math.inf  # its select_best_by value
         self.best_epoch = -1
         self.epochs_without_improvement = 0
         self.history: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
@@ -182,8 +185,8 @@ class NSMTrainer:
         """Train for epochs ``start_epoch .. epochs - 1``; return the per-epoch history.
 
         ``start_epoch`` defaults to where :meth:`resume` left off (0 for a fresh trainer).
-        Training stops early after ``early_stopping_patience`` epochs without a lower validation
-        loss. ``best.pt`` is written whenever the validation loss improves; with
+        Training stops early after ``early_stopping_patience`` epochs without a better validation
+        ``select_best_by``. ``best.pt`` is written whenever it improves; with
         ``save_best_only=False`` every epoch is also kept as ``epoch_NNNN.pt``.
 
         Returns:
@@ -223,9 +226,11 @@ class NSMTrainer:
                     self.lr_scheduler.step()
                 if self.temp_scheduler is not None:
                     self.temp_scheduler.step()
-                improved = val_metrics["total_loss"] < self.best_val_loss
+                score = val_metrics[self.select_best_by]
+                improved = score < self.best_val_score if self._lower_is_better else score > self.best_val_score
                 if improved:
-                    self.best_val_loss, self.best_epoch = val_metrics["total_loss"], epoch
+                    self.best_val_score, self.best_val_loss = score, val_metrics["total_loss"]
+                    self.best_epoch = epoch
                     self.epochs_without_improvement = 0
                 else:
                     self.epochs_without_improvement += 1
@@ -244,9 +249,9 @@ class NSMTrainer:
                         self.latest_epoch = epoch
                 self._on_epoch_end(epoch, train_metrics, val_metrics)
                 if stopping:
-                    logger.info("early stopping after epoch %d/%d: no better validation loss for %d epochs "
-                                "(best %.4f at epoch %d)", epoch + 1, epochs, self.epochs_without_improvement,
-                                self.best_val_loss, self.best_epoch + 1)
+                    logger.info("early stopping after epoch %d/%d: no better validation %s for %d epochs "
+                                "(best %.4f at epoch %d)", epoch + 1, epochs, self.select_best_by,
+                                self.epochs_without_improvement, self.best_val_score, self.best_epoch + 1)
                     break
         except Exception as exc:
             self._save_error_checkpoint(exc, loader_generator)
@@ -323,60 +328,25 @@ class NSMTrainer:
         metrics.update(epoch=epoch, time_s=elapsed, graphs_per_s=num_graphs / elapsed)
         return metrics
 
-    @torch.no_grad()
     def evaluate(
         self,
         loader: Iterable,
         task_type: str = "classification",
         compute_metrics: MetricsFn | None = compute_classification_metrics,
     ) -> dict[str, Any]:
-        """Graph-weighted mean ``total_loss``, ``task_loss``, ``cycle_loss`` over ``loader``, the
-        model's mean ``recon_error_l1``/``recon_error_l2`` when it reports them, and
-        ``compute_metrics(logits [N, C], labels [N], task_type)`` over the whole split."""
-        self.model.eval()
-        loss_sums = torch.zeros(3, device=self.device)
-        recon_sums: dict[str, torch.Tensor] = {}
-        all_logits, all_labels = [], []
-        num_graphs = 0
-        for batch in loader:
-            inputs, labels = unpack_batch(batch, self.device)
-            with self._autocast():
-                output = self.model(**inputs)
-            task_loss, cycle_loss = self._losses(output, inputs, labels, task_type)
-            batch_graphs = labels.size(0)
-            loss = task_loss + self.cycle_loss_weight * cycle_loss
-            loss_sums += torch.stack([loss, task_loss, cycle_loss]) * batch_graphs
-            for key in RECON_KEYS:
-                if output.get(key) is not None:
-                    recon_sums[key] = recon_sums.get(key, 0) + output[key].float() * batch_graphs
-            all_logits.append(output["logits"].float())
-            all_labels.append(labels)
-            num_graphs += batch_graphs
-            fault_point("eval.batch")
-        _require(num_graphs > 0, "the evaluation loader yielded no batches")
-
-        total, task, cycle = (loss_sums / num_graphs).tolist()
-        metrics: dict[str, Any] = {"total_loss": total, "task_loss": task, "cycle_loss": cycle}
-        metrics.update({key: (value / num_graphs).item() for key, value in recon_sums.items()})
-        if compute_metrics is not None:
-            metrics.update(compute_metrics(torch.cat(all_logits).cpu(), torch.cat(all_labels).cpu(), task_type))
-        return metrics
+        """:func:`nsm.evaluation.evaluate` of the model over ``loader``, with this trainer's device,
+        loss weights, autocast and logits check."""
+        return evaluate(self.model, loader, self.device, task_type, self.cycle_loss_weight,
+                        compute_metrics=compute_metrics, class_weights=self.class_weights,
+                        autocast=self._autocast, check_logits=self._checked_logits)
 
     def _losses(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor,
                 task_type: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(task_loss, cycle_loss)`` as float32 scalars, after checking the logits' shape."""
-        logits = self._checked_logits(output, inputs, labels).float()
+        logits = self._checked_logits(output, inputs, labels)
         cycle_loss = output.get("cycle_loss")
         cycle_loss = torch.zeros((), device=logits.device) if cycle_loss is None else cycle_loss.float()
-        if task_type == "regression":
-            return F.mse_loss(logits.view(-1), labels.float()), cycle_loss
-        if logits.size(1) > 1:
-            return F.cross_entropy(logits, labels, weight=self.class_weights), cycle_loss
-        # One logit of class 1: binary cross-entropy, class-weighted like cross_entropy's mean.
-        weight = self.class_weights[labels] if self.class_weights is not None else torch.ones_like(logits[:, 0])
-        task_loss = F.binary_cross_entropy_with_logits(logits.view(-1), labels.float(), weight=weight,
-                                                       reduction="sum") / weight.sum()
-        return task_loss, cycle_loss
+        return task_loss(logits, labels, task_type, self.class_weights), cycle_loss
 
     def _checked_logits(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, Mapping) or "logits" not in output:
@@ -397,6 +367,10 @@ class NSMTrainer:
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.use_amp else nullcontext()
+
+    @property
+    def _lower_is_better(self) -> bool:
+        return self.select_best_by.endswith("loss")
 
     def _patience_exhausted(self, patience: int | None) -> bool:
         return bool(patience) and self.epochs_without_improvement >= patience
@@ -441,6 +415,7 @@ class NSMTrainer:
             "temp_scheduler_state_dict": self.temp_scheduler.state_dict() if self.temp_scheduler is not None else None,
             "grad_scaler_state_dict": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "best_val_loss": self.best_val_loss,
+            "best_val_score": self.best_val_score,
             "best_epoch": self.best_epoch,
             "epochs_without_improvement": self.epochs_without_improvement,
             "history": self.history,
@@ -510,6 +485,8 @@ class NSMTrainer:
         self.start_epoch = self.current_epoch + 1
         self.global_step = int(state.get("global_step", 0))
         self.best_val_loss = float(state.get("best_val_loss", math.inf))
+        # A checkpoint from before select_best_by selected on the validation loss.
+        self.best_val_score = float(state.get("best_val_score", self.best_val_loss))
         self.best_epoch = int(state.get("best_epoch", -1))
         self.epochs_without_improvement = int(state.get("epochs_without_improvement", 0))
         self.history = state.get("history", {"train": [], "val": []})
