@@ -6,8 +6,8 @@ test accuracy must stay near chance (the project's bar: <= 65%).
 
 With ``--kg-dir DIR`` (a KG in the TSV layout) the KG's samples also face the reachability and
 distance baselines (``nsm.training.leakage.distance_baselines``): fitted on the training samples,
-they must stay near chance on the binary test samples and must not beat chance (all candidates
-tied) at sampled-protocol ranking.
+they must stay near chance on the binary test samples and must not beat chance (candidates in
+random order) at sampled-protocol ranking.
 
     python benchmarks/label_leakage.py [--samples 3000] [--seed 0] [--kg-dir DIR] [--hops 2] [--json]
 """

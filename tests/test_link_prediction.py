@@ -104,7 +104,7 @@ def test_distance_and_reachability_cannot_tell_the_classes_apart(pair, tmp_path)
     for name, result in distance_baselines(train, test, graph, len(train.files.entities)).items():
         print(name, result)
         assert result["test_accuracy"] <= 0.6, name
-        assert result["mrr"] <= result["chance_mrr"] + 0.03, name
+        assert result["mrr"] <= result["chance_mrr"] + 0.02 and result["hits_at_10"] <= result["chance_hits_at_10"] + 0.05, name
 
 
 def test_the_kg_embedding_baseline_is_ranked_by_the_same_evaluator(pair, tmp_path):

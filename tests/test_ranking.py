@@ -8,7 +8,7 @@ import torch
 from nsm.errors import NSMError
 from nsm.evaluation.metrics import average_precision, compute_classification_metrics
 from nsm.evaluation.ranking import (
-    CandidatePool, draw_candidates, random_negatives, rank, rank_queries, ranking_metrics,
+    CandidatePool, chance_metrics, draw_candidates, random_negatives, rank, rank_queries, ranking_metrics,
 )
 
 
@@ -78,3 +78,14 @@ def test_random_negatives_are_filtered_and_seeded():
     assert all(sum(a != b for a, b in zip(q, n)) == 1 for q, n in zip(queries, negatives))
     assert negatives == random_negatives(queries, POOL, seed=0)
     assert random_negatives([(0, "r", 1)], CandidatePool([0, 1], {(0, "r", 1), (1, "r", 1)}), 0) == [(0, "r", 0)]
+
+
+def test_chance_is_a_random_order_of_the_same_candidates():
+    # (0, r, 1): 8 tail and 8 head candidates, so each side ranks uniformly in 1..9.
+    chance = chance_metrics([(0, "r", 1)], POOL, "full")
+    assert chance["mrr"] == pytest.approx(sum(1 / r for r in range(1, 10)) / 9)
+    assert chance["hits@1"] == pytest.approx(1 / 9) and chance["hits@10"] == 1.0
+    g = torch.Generator().manual_seed(0)
+    shuffled = [rank_queries([(0, "r", 1)], lambda facts: torch.rand(len(facts), generator=g), POOL, "full")["mrr"]
+                for _ in range(400)]
+    assert sum(shuffled) / len(shuffled) == pytest.approx(chance["mrr"], abs=0.03)

@@ -239,6 +239,12 @@ def twin_relations(relation: str, rules: Sequence[Rule] = RULES) -> frozenset[st
                                   and relation in rule.head_relations for r in rule.head_relations)})
 
 
+def restatements(fact: Fact) -> list[Fact]:
+    """The facts that say what ``fact`` says: ``(h, r', t)`` and ``(t, r', h)`` for each twin r'."""
+    head, relation, tail = fact
+    return [f for r in twin_relations(relation) for f in ((head, r, tail), (tail, r, head))]
+
+
 # --- facts and their closure ------------------------------------------------------------------
 
 
@@ -688,7 +694,7 @@ class WorldGraph(QueryGraph):
 
     def __init__(self, world: World, queries: Sequence[Fact], hops: int, rng: random.Random,
                  max_entities: int = MAX_SUBGRAPH_ENTITIES):
-        hidden = {twin for query in queries for twin in self._restatements(query)}
+        hidden = {twin for query in queries for twin in restatements(query)}
         visible = sorted(world.kg.facts - hidden)  # sorted: set order varies with string hashing
         super().__init__(visible, world.names, world.types, world.kg.facts, hops, rng, max_entities)
 
@@ -697,9 +703,6 @@ class WorldGraph(QueryGraph):
         # and neither end shows how many such facts it has.
         return Hiding(relations=twin_relations(query[1]))
 
-    def _restatements(self, fact: Fact) -> list[Fact]:
-        head, relation, tail = fact
-        return [f for r in twin_relations(relation) for f in ((head, r, tail), (tail, r, head))]
 
     def explain(self, query: Fact, facts: list[Fact]) -> tuple[int, str]:
         # Every rule body is a path of at most two facts from head to tail, so the facts at

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nsm.atomic import atomic_write, sweep_temp_files
 from nsm.data.kg import (
-    MIN_WORLD_ENTITIES, QUERY_RELATIONS, SPLIT_FILES, Fact, World, generate_world, twin_relations, world_queries,
+    MIN_WORLD_ENTITIES, QUERY_RELATIONS, SPLIT_FILES, Fact, World, generate_world, restatements, world_queries,
 )
 from nsm.errors import NSMError
 
@@ -101,5 +101,5 @@ def _split(world: World, count: int | None, rng: random.Random, target: Path) ->
 
 
 def _restatements(queries: list[Fact]) -> set[Fact]:
-    """The queries with every fact that restates one: ``(h, r', t)`` and ``(t, r', h)`` for each twin r'."""
-    return {fact for h, relation, t in queries for r in twin_relations(relation) for fact in ((h, r, t), (t, r, h))}
+    """The queries with every fact that restates one (their symmetric twins and inverses)."""
+    return {fact for query in queries for fact in restatements(query)}

@@ -113,6 +113,19 @@ def rank_queries(queries: Sequence[Fact], score: Scorer, pool: CandidatePool, pr
     return metrics
 
 
+def chance_metrics(queries: Sequence[Fact], pool: CandidatePool, protocol: str = "sampled",
+                   negatives: int = RANKING_NEGATIVES, seed: int = 0) -> dict[str, float]:
+    """MRR and Hits@k expected of a ranking in random order (a query side with ``n`` candidates
+    ranks anywhere in ``1..n+1`` alike): what "chance" means for the same queries and candidates."""
+    sides = [len(candidates) + 1 for _, _, candidates in draw_candidates(queries, pool, protocol, negatives, seed)
+             if candidates]
+    if not sides:
+        raise NSMError("no ranks to summarise: the evaluated split has no queries")
+    metrics = {"mrr": sum(sum(1 / r for r in range(1, n + 1)) / n for n in sides) / len(sides)}
+    metrics.update({f"hits@{k}": sum(min(k, n) / n for n in sides) / len(sides) for k in HITS_AT})
+    return metrics
+
+
 def random_negatives(queries: Sequence[Fact], pool: CandidatePool, seed: int) -> list[Fact | None]:
     """One filtered corruption per query, of a side drawn at random (the other side if that one
     has no candidate; None if neither has): GraIL's negatives for AUC-PR."""

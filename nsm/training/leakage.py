@@ -85,8 +85,8 @@ def distance_baselines(train_dataset, test_dataset, graph=None, entities: int | 
     """Fit ``reachability`` (do the ends meet?) and ``distance`` (how far apart are they?) on the
     training samples; their test accuracy and, given the context ``graph`` (a
     :class:`~nsm.data.kg.FileGraph`) and its number of ``entities``, their sampled-protocol ranking
-    beside the chance ranking (all candidates tied)."""
-    from nsm.evaluation.ranking import CandidatePool, rank_queries
+    beside chance (the candidates in random order)."""
+    from nsm.evaluation.ranking import CandidatePool, chance_metrics, rank_queries
 
     schema = train_dataset.schema
     train = [query_distance(data, schema) for data in train_dataset.graphs]
@@ -107,7 +107,7 @@ def distance_baselines(train_dataset, test_dataset, graph=None, entities: int | 
                                                                    schema))) for f in facts])
 
             ranked = rank_queries(queries, score, pool, seed=seed)
-            chance = rank_queries(queries, lambda facts: torch.zeros(len(facts)), pool, seed=seed)
+            chance = chance_metrics(queries, pool, seed=seed)
             results[name].update(mrr=ranked["mrr"], hits_at_10=ranked["hits@10"], chance_mrr=chance["mrr"],
                                  chance_hits_at_10=chance["hits@10"])
     return results
