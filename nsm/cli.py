@@ -270,7 +270,7 @@ def cmd_eval(args) -> int:
                                   max_queries=args.max_queries)
     elif args.kg_dir is not None or args.ranking is not None or args.max_queries is not None:
         raise NSMError(f"--kg-dir, --ranking and --max-queries need a run trained on a KG in the TSV layout (nsm train --domain kg "
-                       f"--kg-dir DIR); {args.run_dir} is a {config['domain']} run")
+                       f"--kg-dir DIR); {args.run_dir} was trained on the generated {config['domain']} data")
     else:
         metrics = evaluate_run(args.run_dir, args.split)
     if args.format == "json":

@@ -3,7 +3,8 @@
 The CLI calls it in-process (``nsm train``) or in worker processes (``nsm validate``); the Modal app
 calls it inside a GPU container. It reads a run configuration from :mod:`nsm.config`, trains with
 :class:`~nsm.training.trainer.NSMTrainer` (resuming from ``run_dir/latest.pt`` when asked), evaluates
-the best checkpoint on the held-out test split and writes, in ``run_dir`` (see :mod:`nsm.rundir`)::
+the best checkpoint on the held-out test split (:mod:`nsm.evaluation`; a ``--kg-dir`` run also ranks
+its test queries) and writes, in ``run_dir`` (see :mod:`nsm.rundir`)::
 
     latest.pt  best.pt  history.json  results.json
 
