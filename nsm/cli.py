@@ -261,18 +261,19 @@ def cmd_validate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from nsm.evaluation.evaluator import evaluate_run, load_trained
-    from nsm.evaluation.link_prediction import evaluate_kg_dir
+    from nsm.assemble import build_datasets
+    from nsm.evaluation.evaluator import evaluate_split, load_trained
+    from nsm.evaluation.link_prediction import evaluate_trained_on_kg
 
-    config, _ = load_trained(args.run_dir)
+    config, model = load_trained(args.run_dir)
     if config.get("relations") is not None:
-        metrics = evaluate_kg_dir(args.run_dir, args.kg_dir, args.split, args.ranking or "sampled", args.negatives,
-                                  max_queries=args.max_queries)
+        metrics = evaluate_trained_on_kg(config, model, args.kg_dir, args.split, args.ranking or "sampled",
+                                         args.negatives, args.max_queries)
     elif args.kg_dir is not None or args.ranking is not None or args.max_queries is not None:
         raise NSMError(f"--kg-dir, --ranking and --max-queries need a run trained on a KG in the TSV layout (nsm train --domain kg "
                        f"--kg-dir DIR); {args.run_dir} was trained on the generated {config['domain']} data")
     else:
-        metrics = evaluate_run(args.run_dir, args.split)
+        metrics = evaluate_split(config, model, build_datasets(config, (args.split,))[args.split])
     if args.format == "json":
         print(json.dumps(metrics, indent=2, default=str))
     else:

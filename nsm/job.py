@@ -32,9 +32,8 @@ from nsm.data.base import split_sizes
 from nsm.data.kg import read_kg_dir
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import evaluate_split, restore_trained
-from nsm.evaluation.link_prediction import link_prediction_metrics, run_scorer, split_queries
+from nsm.evaluation.link_prediction import kg_metrics
 from nsm.evaluation.metrics import compute_classification_metrics
-from nsm.evaluation.ranking import CandidatePool
 from nsm.host import describe_host
 from nsm.models import NSMModel
 from nsm.models.confidence.temperature import TemperatureScheduler
@@ -186,10 +185,7 @@ def test_link_prediction(config: dict[str, Any], model: torch.nn.Module) -> dict
     graph (:mod:`nsm.evaluation.link_prediction`). As many queries as the binary test split has
     positives, drawn the same way for every model, so runs on one graph rank the same queries."""
     files = read_kg_dir(config["kg_dir"], relations=config["relations"])
-    queries = split_queries(files, "test", split_sizes(config["data"]["num_samples"])["test"] // 2, config["seed"])
-    score, known, calibrated = run_scorer(config, model, files)
-    return link_prediction_metrics(score, queries, CandidatePool(range(len(files.entities)), known),
-                                   seed=config["seed"], calibrated=calibrated)
+    return kg_metrics(config, model, files, max_queries=split_sizes(config["data"]["num_samples"])["test"] // 2)
 
 
 def train_kge_and_test(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -780,6 +780,15 @@ class KGFiles:
     triples: dict[str, dict[Fact, int]]
     fingerprint: str
 
+    def queries(self, split: str) -> list[Fact]:
+        """The split file's triples that train.txt lacks (a train triple is an edge, never a query)."""
+        return [fact for fact in self.triples[split] if split == "train" or fact not in self.triples["train"]]
+
+    @property
+    def known(self) -> set[Fact]:
+        """Every triple some file lists: the true ones."""
+        return {fact for triples in self.triples.values() for fact in triples}
+
     @property
     def schema(self) -> DomainSchema:
         """The graphs' vocabulary: the model has one relation per relation name of the files."""
@@ -899,7 +908,7 @@ def file_samples(files: KGFiles, num_samples: int, hops: int, seed: int,
     splits = {}
     for split, size in split_sizes(num_samples).items():
         path = files.directory / SPLIT_FILES[split]
-        listed = [fact for fact in files.triples[split] if split == "train" or fact not in files.triples["train"]]
+        listed = files.queries(split)
         if not listed:
             raise NSMError(f"every triple of {path} is also in {train}, so the {split} split would have no "
                            f"samples (a train triple is an edge of the graph, never a query); {path.name} "

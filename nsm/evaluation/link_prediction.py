@@ -84,12 +84,11 @@ def link_prediction_metrics(score: Scorer, queries: list[Fact], pool: CandidateP
         raise NSMError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
     if not queries:
         raise NSMError("there are no queries to evaluate")
+    score = _remembered(score)  # the queries are scored for AUC-PR, then ranked: one subgraph each
     paired = [(query, negative) for query, negative in zip(queries, random_negatives(queries, pool, seed))
               if negative is not None]
-    facts = [fact for pair in paired for fact in pair]
-    scores = score(facts)
-    labels = torch.tensor([1, 0] * len(paired))
-    binary = compute_classification_metrics(scores, labels, "link_prediction")
+    scores = score([fact for pair in paired for fact in pair])
+    binary = compute_classification_metrics(scores, torch.tensor([1, 0] * len(paired)), "link_prediction")
     metrics: dict[str, Any] = {key: binary[key] for key in ("accuracy", "auroc", "auc_pr") if calibrated or key != "accuracy"}
     if ranking != "none":
         metrics.update(rank_queries(queries, score, pool, ranking, negatives, seed))
@@ -98,10 +97,21 @@ def link_prediction_metrics(score: Scorer, queries: list[Fact], pool: CandidateP
     return metrics
 
 
+def _remembered(score: Scorer) -> Scorer:
+    """``score`` that scores each triple once, however often it is asked."""
+    known: dict[Fact, float] = {}
+
+    def remembered(facts: list[Fact]) -> torch.Tensor:
+        new = [fact for fact in dict.fromkeys(facts) if fact not in known]
+        known.update(zip(new, score(new).tolist()))
+        return torch.tensor([known[fact] for fact in facts])
+
+    return remembered
+
+
 def split_queries(files: KGFiles, split: str, most: int | None = None, seed: int = 0) -> list[Fact]:
-    """The split file's triples that train.txt lacks (a train triple is an edge, not a query);
-    ``most`` of them, drawn at random (seeded), from a larger file."""
-    queries = [fact for fact in files.triples[split] if split == "train" or fact not in files.triples["train"]]
+    """``files.queries(split)``, or ``most`` of them drawn at random (seeded) from a larger file."""
+    queries = files.queries(split)
     if most is not None and len(queries) > most:
         queries = random.Random(f"queries/{seed}").sample(queries, most)
     return queries
@@ -113,12 +123,10 @@ def kge_scorer(model: torch.nn.Module, relations: list[str]) -> Scorer:
 
     relation_ids = {name: i for i, name in enumerate(relations)}
 
-    def score(facts: list[Fact]) -> torch.Tensor:
+    def score(facts: list[Fact]) -> torch.Tensor:  # kge_scores moves the ids to the model's device
         heads, names, tails = zip(*facts) if facts else ((), (), ())
-        device = next(model.parameters()).device
-        return kge_scores(model, torch.tensor(heads, device=device),
-                          torch.tensor([relation_ids[name] for name in names], device=device),
-                          torch.tensor(tails, device=device))
+        return kge_scores(model, torch.tensor(heads), torch.tensor([relation_ids[name] for name in names]),
+                          torch.tensor(tails))
 
     return score
 
@@ -131,8 +139,7 @@ def run_scorer(config: dict[str, Any], model: torch.nn.Module, files: KGFiles) -
             raise NSMError(f"{config['model']} learned one embedding per entity of {config['kg_dir']}: it is "
                            f"transductive and cannot score {files.directory}, whose entities differ (an inductive "
                            f"graph needs the NSM or a graph baseline)")
-        known = {fact for triples in files.triples.values() for fact in triples}
-        return kge_scorer(model, files.relations), known, False
+        return kge_scorer(model, files.relations), files.known, False
     graph = context_graph(files, config["data"], config["seed"])
     return subgraph_scorer(model, graph, files.schema, config["model_args"]["node_features"]), graph.known, True
 
@@ -143,26 +150,42 @@ def context_graph(files: KGFiles, data: dict[str, Any], seed: int) -> FileGraph:
                      data.get("max_entities", MAX_SUBGRAPH_ENTITIES))
 
 
+def kg_metrics(config: dict[str, Any], model: torch.nn.Module, files: KGFiles, split: str = "test",
+               ranking: str = "sampled", negatives: int = RANKING_NEGATIVES,
+               max_queries: int | None = None) -> dict[str, Any]:
+    """A trained run's metrics (the module docstring's) on the queries of ``split`` of ``files``,
+    read with the run's relation vocabulary: what the job's test pass and ``nsm eval`` report."""
+    queries = split_queries(files, split, max_queries, config["seed"])
+    score, known, calibrated = run_scorer(config, model, files)
+    return link_prediction_metrics(score, queries, CandidatePool(range(len(files.entities)), known),
+                                   ranking, negatives, config["seed"], calibrated)
+
+
 def evaluate_kg_dir(run_dir: str | os.PathLike, kg_dir: str | os.PathLike | None = None, split: str = "test",
                     ranking: str = "sampled", negatives: int = RANKING_NEGATIVES, checkpoint: str = "best.pt",
                     max_queries: int | None = None) -> dict[str, Any]:
     """Evaluate run ``run_dir`` on the queries of ``split`` of ``kg_dir`` (default: the run's own
-    ``--kg-dir``): the module docstring's metrics, with the protocol and graph named."""
-    config, model = load_trained(run_dir, checkpoint)
+    ``--kg-dir``)."""
+    return evaluate_trained_on_kg(*load_trained(run_dir, checkpoint), kg_dir, split, ranking, negatives, max_queries)
+
+
+def evaluate_trained_on_kg(config: dict[str, Any], model: torch.nn.Module, kg_dir: str | os.PathLike | None = None,
+                           split: str = "test", ranking: str = "sampled", negatives: int = RANKING_NEGATIVES,
+                           max_queries: int | None = None) -> dict[str, Any]:
+    """:func:`kg_metrics` of a loaded run on ``kg_dir``, with the graph named and how many of its
+    entities the run was trained on."""
     relations = config.get("relations")
     if config["domain"] != "kg" or relations is None:
-        raise NSMError(f"{run_dir} was not trained on a knowledge graph in the TSV layout (nsm train --domain kg "
-                       f"--kg-dir DIR): its graphs have other node types, so it cannot read one")
-    kg_dir = Path(kg_dir if kg_dir is not None else config["kg_dir"])
-    files = read_kg_dir(kg_dir, relations=relations)
+        raise NSMError(f"{config['run_dir']} was not trained on a knowledge graph in the TSV layout (nsm train "
+                       f"--domain kg --kg-dir DIR): its graphs have other node types, so it cannot read one")
     if split not in SPLIT_FILES:
         raise NSMError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_FILES)}")
-    queries = split_queries(files, split, max_queries, config["seed"])
-    score, known, calibrated = run_scorer(config, model, files)
-    metrics = link_prediction_metrics(score, queries, CandidatePool(range(len(files.entities)), known),
-                                      ranking, negatives, config["seed"], calibrated)
+    own = kg_dir is None or Path(kg_dir) == Path(config["kg_dir"])
+    kg_dir = Path(config["kg_dir"] if kg_dir is None else kg_dir)
+    files = read_kg_dir(kg_dir, relations=relations)
+    metrics = kg_metrics(config, model, files, split, ranking, negatives, max_queries)
     return {**metrics, "graph": str(kg_dir), "split": split, "entities": len(files.entities),
-            "entities_seen_in_training": _entities_seen(files, config)}
+            "entities_seen_in_training": len(files.entities) if own else _entities_seen(files, config)}
 
 
 def _entities_seen(files: KGFiles, config: dict[str, Any]) -> int | None:

@@ -91,6 +91,18 @@ def distance_baselines(train_dataset, test_dataset, graph=None, entities: int | 
     schema = train_dataset.schema
     train = [query_distance(data, schema) for data in train_dataset.graphs]
     test = [query_distance(data, schema) for data in test_dataset.graphs]
+    if graph is not None:
+        ids = {entity_name: entity for entity, entity_name in enumerate(graph.names)}
+        queries = [(ids[s.query[0]], s.query[1], ids[s.query[2]]) for s in test_dataset.samples if s.label == 1]
+        pool = CandidatePool(range(entities), graph.known)
+        chance = chance_metrics(queries, pool, seed=seed)
+        distances: dict = {}  # a candidate's distance, extracted once for both baselines
+
+        def distance_of(fact) -> float:
+            if fact not in distances:
+                distances[fact] = query_distance(graph.query_graph(fact, schema, test_dataset.node_feature_dim), schema)
+            return distances[fact]
+
     results = {}
     for name, feature in FEATURES.items():
         rate = LabelRate([feature(d) for d in train], train_dataset.labels)
@@ -98,16 +110,8 @@ def distance_baselines(train_dataset, test_dataset, graph=None, entities: int | 
         accuracy = sum(p == y for p, y in zip(predicted, test_dataset.labels)) / len(test)
         results[name] = {"test_accuracy": accuracy}
         if graph is not None:
-            ids = {entity_name: entity for entity, entity_name in enumerate(graph.names)}
-            queries = [(ids[s.query[0]], s.query[1], ids[s.query[2]]) for s in test_dataset.samples if s.label == 1]
-            pool = CandidatePool(range(entities), graph.known)
-
-            def score(facts, rate=rate, feature=feature):
-                return torch.tensor([rate(feature(query_distance(graph.query_graph(f, schema, test_dataset.node_feature_dim),
-                                                                   schema))) for f in facts])
-
-            ranked = rank_queries(queries, score, pool, seed=seed)
-            chance = chance_metrics(queries, pool, seed=seed)
+            ranked = rank_queries(queries, lambda facts, rate=rate, feature=feature: torch.tensor(
+                [rate(feature(distance_of(fact))) for fact in facts]), pool, seed=seed)
             results[name].update(mrr=ranked["mrr"], hits_at_10=ranked["hits@10"], chance_mrr=chance["mrr"],
                                  chance_hits_at_10=chance["hits@10"])
     return results
