@@ -41,7 +41,7 @@ def seed_range(text: str) -> list[int]:
 
 
 def small_causal_run(seed: int, root: Path) -> Path:
-    config = make_run_config("causal", "quick", epochs=15, lr=3e-3, seed=seed, data={"num_scenarios": 600},
+    config = make_run_config("causal", "quick", epochs=15, lr=3e-3, seed=seed, data={"num_samples": 600},
                              run_dir=str(root / f"small-causal-{seed}"), data_root=str(root / "data"))
     run_job(config)
     return Path(config["run_dir"])

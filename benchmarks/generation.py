@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from nsm.config import DOMAINS
-from nsm.data import DATASET_SIZE_ARGUMENT, load_dataset
+from nsm.data import load_dataset
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     for domain in args.domains.split(","):
-        size = {DATASET_SIZE_ARGUMENT[domain]: args.samples}
+        size = {"num_samples": args.samples}
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
             train = load_dataset(domain, root, "train", seed=args.seed, **size)

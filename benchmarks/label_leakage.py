@@ -5,7 +5,7 @@ graph has, and nothing about how they connect. Every domain's labels must need s
 test accuracy must stay near chance (the project's bar: <= 65%).
 
 With ``--kg-dir DIR`` (a KG in the TSV layout) the KG's samples also face the reachability and
-distance baselines (``nsm.training.leakage.distance_baselines``): fitted on the training samples,
+distance baselines (``nsm.analysis.leakage.distance_baselines``): fitted on the training samples,
 they must stay near chance on the binary test samples and must not beat chance (candidates in
 random order) at sampled-protocol ranking.
 
@@ -20,9 +20,9 @@ import random
 import tempfile
 
 from nsm.config import DOMAINS
-from nsm.data import DATASET_SIZE_ARGUMENT, load_dataset
-from nsm.data.kg import FileGraph
-from nsm.training.leakage import bag_of_types_accuracy, distance_baselines
+from nsm.data import load_dataset
+from nsm.data.domains.kg.tsv import FileGraph
+from nsm.analysis.leakage import bag_of_types_accuracy, distance_baselines
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as root:
-        jobs = {domain: {DATASET_SIZE_ARGUMENT[domain]: args.samples} for domain in DOMAINS}
+        jobs = {domain: {"num_samples": args.samples} for domain in DOMAINS}
         if args.kg_dir:
             jobs["kg-dir"] = {"num_samples": args.samples, "kg_dir": args.kg_dir, "hops": args.hops,
                               "max_entities": args.max_entities}

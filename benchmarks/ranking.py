@@ -2,7 +2,7 @@
 
 The target (issue 16): UMLS-sized test files, 661 triples × 2 sides × 135 entities, about 180k
 subgraphs, in minutes on 2 cores. UMLS itself is not shipped; this builds a synthetic KG of the same
-size (``nsm.data.kg_export``: 135 entities, ~5-6k train triples) and ranks its test file with an
+size (``nsm.data.domains.kg.export``: 135 entities, ~5-6k train triples) and ranks its test file with an
 NSM of the kg domain's shape. Its weights do not matter for speed, so it is left untrained.
 
     python benchmarks/ranking.py [--entities 135] [--triples 6000] [--queries 661] [--workers 1] [--json]
@@ -22,8 +22,8 @@ import torch
 
 from nsm.assemble import build_model_for
 from nsm.config import make_run_config
-from nsm.data.kg import FileGraph, read_kg_dir
-from nsm.data.kg_export import export_synthetic_kg
+from nsm.data.domains.kg.tsv import FileGraph, read_kg_dir
+from nsm.data.domains.kg.export import export_synthetic_kg
 from nsm.evaluation.link_prediction import split_queries, subgraph_scorer
 from nsm.evaluation.ranking import CandidatePool, rank_queries
 from nsm.host import describe_host

@@ -25,8 +25,8 @@ import time
 import torch
 from torch_geometric.loader import DataLoader
 
-from nsm.config import DOMAIN_SETTINGS, DOMAINS, MODELS, make_run_config
-from nsm.data import DATASET_SIZE_ARGUMENT, load_dataset
+from nsm.config import DOMAINS, MODELS, make_run_config
+from nsm.data import load_dataset
 from nsm.assemble import resolve_device
 from nsm.job import make_trainer
 from nsm.models import build_model
@@ -52,7 +52,7 @@ def measure(domain: str, model_name: str, batch_size: int, dataset, device: torc
     train_rates = []
     for epoch in range(epochs + 1):  # epoch 0 warms up (allocator, lazy init) and is not counted
         # One training epoch exactly as NSMTrainer.train runs it, without validation and checkpoints.
-        metrics = trainer._train_epoch(loader, epoch, task_type)
+        metrics = trainer.train_epoch(loader, epoch, task_type)
         if epoch:
             train_rates.append(metrics["graphs_per_s"])
     if device.type == "cuda":
@@ -88,8 +88,8 @@ def main() -> None:
               "model": args.model, "results": {}}
     for domain in args.domains.split(","):
         dataset = load_dataset(domain, args.data_root, "train", seed=0,
-                               node_feature_dim=DOMAIN_SETTINGS[domain].node_features,
-                               **{DATASET_SIZE_ARGUMENT[domain]: args.samples})
+                               node_feature_dim=DOMAINS[domain].node_features,
+                               num_samples=args.samples)
         nodes = [g.num_nodes for g in dataset.graphs]
         edges = [g.num_edges for g in dataset.graphs]
         sizes = {"graphs": len(dataset), "mean_nodes": round(statistics.mean(nodes), 1),

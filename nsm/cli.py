@@ -26,8 +26,9 @@ from nsm.config import (
     check_integer, make_run_config, parse_domains,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
+from nsm.data.domains import domain_questions
 from nsm.errors import NSMError
-from nsm.runners.summary import format_summary
+from nsm.rundir import BEST, LATEST, REPORT, RESULTS, SUMMARY, TENSORBOARD, format_summary
 
 
 def _integer(name: str, least: int, most: int | None = None):
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "whose entities are all different, as DIR_ind: GraIL's inductive pair, for "
                                            "`nsm train --kg-dir DIR` and `nsm eval --kg-dir DIR_ind`, or any other "
                                            "KG tool.")
-    data.add_argument("--domain", required=True, choices=DOMAINS)
+    data.add_argument("--domain", required=True, choices=DOMAINS, help=domain_questions())
     data.add_argument("--split", choices=("train", "val", "test"), default="train")
     data.add_argument("--stats", action="store_true", help="class balance, graph sizes, relations, levels")
     data.add_argument("--show", type=int, metavar="N", help="print sample N as triples with label and reason")
@@ -96,25 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-root", default="data_cache")
 
     train = commands.add_parser("train", help="train one domain (resumes automatically)",
-                                description="Train one domain. If RUN_DIR/latest.pt exists the run resumes "
+                                description=f"Train one domain. If RUN_DIR/{LATEST} exists the run resumes "
                                             "from it exactly where it stopped; --no-resume starts over.")
-    train.add_argument("--domain", required=True, choices=DOMAINS)
+    train.add_argument("--domain", required=True, choices=DOMAINS, help=domain_questions())
     _add_run_options(train)
     train.add_argument("--run-dir", help="where checkpoints and results go (default runs/<domain>)")
     train.add_argument("--checkpoint-every", type=_run_integer("checkpoint_every"),
-                       help="epochs between latest.pt writes")
+                       help=f"epochs between {LATEST} writes")
     train.add_argument("--kg-dir", help="kg only: train on your own KG (train.txt/valid.txt/test.txt, TSV)")
     train.add_argument("--hops", type=_integer("--hops", 1),
                        help="kg only: radius of a query's enclosing subgraph (default 2)")
     train.add_argument("--max-entities", type=_integer("--max-entities", 2), metavar="N",
                        help="kg only: the most entities a subgraph keeps (default 24)")
-    train.add_argument("--no-resume", action="store_true", help="ignore RUN_DIR/latest.pt and start over")
-    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to RUN_DIR/tb")
+    train.add_argument("--no-resume", action="store_true", help=f"ignore RUN_DIR/{LATEST} and start over")
+    train.add_argument("--tensorboard", action="store_true", help=f"write TensorBoard scalars to RUN_DIR/{TENSORBOARD}")
 
     validate = commands.add_parser("validate", help="train all domains in parallel and print a summary",
                                    description="Train each domain in its own process; one failing domain never "
-                                               "stops the others. Writes DIR/<domain>/results.json and "
-                                               "DIR/summary.json; exit code 1 if any domain failed.")
+                                               f"stops the others. Writes DIR/<domain>/{RESULTS} and "
+                                               f"DIR/{SUMMARY}; exit code 1 if any domain failed.")
     _add_run_options(validate)
     validate.add_argument("--run-dir", default="runs/validate", help="default runs/validate")
     validate.add_argument("--domains", type=_domain_list, default=list(DOMAINS),
@@ -123,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "eval", help="re-evaluate a run on its test split, or a KG run on another graph",
-        description="Load RUN_DIR/best.pt (else latest.pt) and evaluate it on one split. A run trained with "
+        description=f"Load RUN_DIR/{BEST} (else {LATEST}) and evaluate it on one split. A run trained with "
                     "--kg-dir is measured as link prediction is: accuracy, AUROC and AUC-PR of each query against "
                     "one corruption, and filtered MRR and Hits@1/3/10 of its head and tail among corruptions "
                     "(sampled: 49 per side, GraIL's protocol; full: every entity). --kg-dir OTHER evaluates it on "
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain", help="one prediction with the hierarchy that produced it",
-        description="Run a run's best checkpoint (else latest.pt) on one sample and print its input triples by "
+        description=f"Run a run's best checkpoint (else {LATEST}) on one sample and print its input triples by "
                     "level, the prediction and the oracle's label and reason, the WHY trace (nodes kept at L2 "
                     "and L3 with their scores, abstract edges with their relations and semiring confidences) "
                     "and the WHAT reconstruction error per level.")
@@ -159,13 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(default: the run's own data_root)")
 
     report = commands.add_parser(
-        "report", help="plots of training and a report.md",
+        "report", help=f"plots of training and a {REPORT}",
         description="Plot each run's losses, per-class validation accuracy, learning rate and temperature per "
-                    "epoch and write report.md with the plots, the test metrics table and collapse warnings. "
+                    f"epoch and write {REPORT} with the plots, the test metrics table and collapse warnings. "
                     "DIR is a run directory or a validate directory; only its JSON files and checkpoints are "
                     "read, so a run downloaded from the cloud works as well.")
     report.add_argument("dir", metavar="DIR")
-    report.add_argument("--out", help="where the PNGs and report.md go (default DIR)")
+    report.add_argument("--out", help=f"where the PNGs and {REPORT} go (default DIR)")
     add_cloud_parser(commands)
     return parser
 
@@ -177,7 +178,7 @@ def cmd_data(args) -> int:
         return export_tsv(args)
     if not args.stats and args.show is None:
         raise NSMError("nsm data needs --stats, --show N or --export-tsv DIR")
-    params = dict(PROFILES[args.profile].data[args.domain])
+    params = make_run_config(args.domain, args.profile)["data"]  # the domain's sizes at that profile
     if args.kg_dir:
         if args.domain != "kg":
             raise NSMError("--kg-dir only applies to --domain kg")
@@ -197,7 +198,7 @@ def cmd_data(args) -> int:
 
 
 def export_tsv(args) -> int:
-    from nsm.data.kg_export import export_synthetic_kg
+    from nsm.data.domains.kg.export import export_synthetic_kg
 
     if args.domain != "kg" or args.kg_dir:
         raise NSMError("--export-tsv writes the synthetic KG: use it with --domain kg and without --kg-dir")
@@ -245,7 +246,7 @@ def cmd_train(args) -> int:
     with logging_redirect_tqdm():  # the epoch lines go above the progress bar, not through it
         results = run_job(config)
     print(format_summary({args.domain: results}))
-    print(f"results: {Path(config['run_dir']) / 'results.json'}")
+    print(f"results: {Path(config['run_dir']) / RESULTS}")
     return 0
 
 
@@ -254,9 +255,9 @@ def cmd_validate(args) -> int:
 
     root = Path(args.run_dir)
     configs = {domain: _run_config(args, domain, str(root / domain)) for domain in args.domains}
-    summary = run_domains(configs, root / "summary.json")
+    summary = run_domains(configs, root)
     print(format_summary(summary))
-    print(f"summary: {root / 'summary.json'}")
+    print(f"summary: {root / SUMMARY}")
     return 0 if all(r["status"] == "success" for r in summary.values()) else 1
 
 

@@ -1,9 +1,12 @@
-"""Every setting of a run, in one place: per-domain model/data settings and run profiles.
+"""Every setting of a run, in one place: run profiles, the run configuration and its checks.
 
-The CLI, the local runner and the Modal app all build their runs from here, so a domain's
-relation budget or a profile's epoch count is written exactly once. A run's configuration is a
-plain JSON-able dict (:func:`make_run_config`): it is what ``run_job`` receives, what checkpoints
-store, and what travels to a cloud container.
+The CLI, the local runner and the Modal app all build their runs from here; what is particular
+to a domain (its dataset, relation budget, model shape, data sizes per profile, cost) is declared
+once in the domain registry (:mod:`nsm.data.domains`), which this module reads. A run's
+configuration is a plain JSON-able dict (:func:`make_run_config`), checked once
+(:func:`validate_run_config`): it is what ``run_job`` receives, what checkpoints store, and what
+travels to a worker process or a cloud container. Changing a setting afterwards goes through
+:func:`updated`, which checks it again.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nsm.checks import MAX_SEED, check_integer
+from nsm.data.domains import DOMAINS, get_domain
 from nsm.errors import NSMError
 
-DOMAINS = ("planning", "causal", "kg")
+# Models over a sample's graph: the NSM and its baselines (nsm.models.build_model).
+GRAPH_MODELS = ("nsm", "flat-rgcn", "bag-mlp")
 # KG embeddings (torch_geometric.nn.kge) learn one vector per entity of a --kg-dir graph: the
 # standard transductive baseline of link prediction, ranked by the same evaluator as the NSM.
 KGE_MODELS = ("complex", "rotate")
-MODELS = ("nsm", "flat-rgcn", "bag-mlp", *KGE_MODELS)
+MODELS = (*GRAPH_MODELS, *KGE_MODELS)
 # Link-prediction ranking (nsm.evaluation.ranking): GraIL's sampled protocol ranks each query among
 # 49 corruptions per side; "full" among every entity; "none" skips ranking.
 RANKINGS = ("sampled", "full", "none")
@@ -36,49 +42,14 @@ def parse_domains(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class DomainSettings:
-    """What is fixed for a domain whatever the run: its task, relation budget and model shape."""
-
-    task_type: str
-    num_relations: int
-    num_bases: int
-    pool_ratio: float
-    num_classes: int = 2
-    node_features: int = 64
-    num_levels: int = 3
-
-
-# The seed's model configurations (node_features=64, three levels).
-DOMAIN_SETTINGS: dict[str, DomainSettings] = {
-    "planning": DomainSettings(task_type="classification", num_relations=16, num_bases=8, pool_ratio=0.5),
-    "causal": DomainSettings(task_type="classification", num_relations=20, num_bases=5, pool_ratio=0.5),
-    "kg": DomainSettings(task_type="link_prediction", num_relations=66, num_bases=12, pool_ratio=0.13),
-}
-
-
-# The validation metric that picks best.pt and drives early stopping. Link prediction selects on
-# AUROC: a kg model's validation loss bottoms out early while it grows confident, and its ranking
-# keeps improving (synthetic TSV pair, dev, seed 0, 2026-12-01: best loss at epoch 2, test MRR
-# 0.184; epoch 10, loss 1.27, MRR 0.706).
-SELECT_BEST_BY = {"planning": "total_loss", "causal": "total_loss", "kg": "auroc"}
-
-
-# Training time per sample and epoch, relative to planning, for one CPU thread (measured 2026-11-24
-# with the dev profile: planning 108 s, causal 55 s, kg 136 s for 10 epochs over 7,000 samples, data
-# generation and evaluation included). The local runner starts the longest jobs first so that the
-# short ones fill in the gaps.
-RELATIVE_COST_PER_SAMPLE = {"planning": 1.0, "causal": 0.5, "kg": 1.25}
-
-
-@dataclass(frozen=True)
 class Profile:
-    """How big and how long a run is. ``data`` holds each domain's dataset size arguments."""
+    """How long a run is and how it learns; each domain declares its data size at each profile
+    (:attr:`nsm.data.domain.Domain.profile_data`)."""
 
     description: str
     epochs: int
     batch_size: int
     lr: float
-    data: dict[str, dict[str, int]]
     weight_decay: float = 1e-5
     cycle_loss_weight: float = 0.05
     # WHAT's unpooling networks learn from the cycle loss alone, chasing concrete features that move
@@ -107,26 +78,18 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         description="seconds: a smoke test of the whole pipeline (used by the tests)",
         epochs=2, batch_size=32, lr=1e-3,
-        data={"planning": {"num_problems": 120}, "causal": {"num_scenarios": 120},
-              "kg": {"num_entities": 60, "num_triples": 400, "num_samples": 120}},
         kge_epochs=20,
     ),
-    # More data for fewer epochs: at equal compute, 10,000 samples x 10 epochs generalise better than
-    # 3,000 x 30 (planning 94.9% against 91.1% test accuracy, measured 2026-11-24). Planning, the
-    # hardest domain, gets 20,000: 95.9% / 96.1% test accuracy for training seeds 0 / 1; seed 0 gave
-    # 94.5% with 10,000 x 10 epochs and 94.4% with 10,000 x 15 (measured 2026-11-24).
+    # More data for fewer epochs (see each domain's profile_data): at equal compute, 10,000
+    # samples x 10 epochs generalise better than 3,000 x 30.
     "dev": Profile(
         description="minutes on a laptop CPU: the default of `nsm validate`",
         epochs=10, batch_size=32, lr=3e-3,
-        data={"planning": {"num_problems": 20000}, "causal": {"num_scenarios": 10000},
-              "kg": {"num_entities": 200, "num_triples": 2500, "num_samples": 10000}},
         early_stopping_patience=8,
     ),
     "production": Profile(
         description="the seed's full runs (100 epochs, lr 1e-4): a GPU job",
         epochs=100, batch_size=32, lr=1e-4,
-        data={"planning": {"num_problems": 20000}, "causal": {"num_scenarios": 20000},
-              "kg": {"num_entities": 2000, "num_triples": 25000, "num_samples": 20000}},
         checkpoint_every=5,
         kge_epochs=1000,
     ),
@@ -228,10 +191,11 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
     that unset CLI options fall through to the profile. Unless ``temperature`` is given, the
     temperature schedule follows the run's epochs (:func:`temperature_schedule`).
     """
-    if domain not in DOMAINS:
-        raise NSMError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
+    declared = get_domain(domain)
     if profile not in PROFILES:
         raise NSMError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if profile not in declared.profile_data:
+        raise NSMError(f"domain {domain!r} declares no data size for profile {profile!r} (its profile_data)")
     chosen = PROFILES[profile]
     config: dict[str, Any] = {
         "domain": domain,
@@ -244,15 +208,16 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
         "data_root": "data_cache",
         "kg_dir": None,
         "relations": None,  # a --kg-dir run's relation names, in id order (set by the job from the files)
-        "num_workers": 0,
+        "num_workers": 0,  # DataLoader worker processes
         "prefetch_factor": 2,  # batches per loader worker (with num_workers > 0)
+        "num_threads": 0,  # torch threads of the training process; 0 leaves torch's default
         "tensorboard": False,
-        "select_best_by": SELECT_BEST_BY[domain],
+        "select_best_by": declared.select_best_by,
         **{k: copy.deepcopy(v) for k, v in asdict(chosen).items()
-           if k not in ("description", "data", "temperature_range", "temperature_warmup")},
+           if k not in ("description", "temperature_range", "temperature_warmup")},
         "temperature": None,  # TemperatureScheduler's arguments; set below from the epochs
-        "data": dict(chosen.data[domain]),
-        "model_args": asdict(DOMAIN_SETTINGS[domain]),
+        "data": dict(declared.profile_data[profile]),
+        "model_args": declared.model_args(),
     }
     config.pop("kge_epochs")
     if overrides.get("model") in KGE_MODELS:
@@ -274,8 +239,17 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
     return config
 
 
-# np.random.seed (nsm.assemble.seed_everything) takes no larger seed.
-MAX_SEED = 2**32 - 1
+def updated(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of a run configuration with ``changes`` (e.g. a runner's ``num_threads``), checked
+    again as :func:`make_run_config` checked the original."""
+    unknown = set(changes) - set(config)
+    if unknown:
+        raise NSMError(f"unknown run setting(s) {', '.join(sorted(unknown))}")
+    changed = dict(config, **changes)
+    validate_run_config(changed)
+    return changed
+
+
 # τ decays by (final / initial) ** (1 / epochs) per epoch (temperature_schedule). Past ~10^16 epochs
 # that rounds to 1.0 and τ never anneals, and it loses accuracy long before; no run comes near this
 # bound (production is 100 epochs, and 100,000 epochs of even the quick profile take days).
@@ -284,18 +258,8 @@ MAX_EPOCHS = 100_000
 INTEGER_SETTINGS: dict[str, tuple[int, int | None]] = {
     "epochs": (1, MAX_EPOCHS), "seed": (0, MAX_SEED), "batch_size": (1, None), "checkpoint_every": (1, None),
     "log_interval": (1, None), "prefetch_factor": (1, None), "lr_warmup_epochs": (0, None), "num_workers": (0, None),
+    "num_threads": (0, None),
 }
-
-
-def check_integer(name: str, value: Any, least: int, most: int | None = None) -> int:
-    """``value`` if it is an integer (not a bool) from ``least`` to ``most``; else NSMError naming ``name``."""
-    if isinstance(value, int) and not isinstance(value, bool) and least <= value and (most is None or value <= most):
-        return value
-    if most is not None:
-        kind = f"an integer from {least} to {most}"
-    else:
-        kind = "a positive integer" if least > 0 else "a non-negative integer"
-    raise NSMError(f"{name} must be {kind}, got {value!r}")
 
 
 def validate_run_config(config: dict[str, Any]) -> None:

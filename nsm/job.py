@@ -26,10 +26,10 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
 from nsm.assemble import build_datasets, build_loaders, build_model_for, resolve_device, seed_everything
-from nsm.atomic import sweep_temp_files, write_json
+from nsm.atomic import sweep_temp_files
 from nsm.config import KGE_MODELS
 from nsm.data.base import split_sizes
-from nsm.data.kg import read_kg_dir
+from nsm.data.domains.kg.tsv import read_kg_dir
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import evaluate_split, restore_trained
 from nsm.evaluation.link_prediction import kg_metrics
@@ -37,8 +37,8 @@ from nsm.evaluation.metrics import compute_classification_metrics
 from nsm.host import describe_host
 from nsm.models import NSMModel
 from nsm.models.confidence.temperature import TemperatureScheduler
-from nsm.rundir import HISTORY, run_lock, write_failed_attempt, write_results
-from nsm.training.checkpoint import BEST, LATEST, load_checkpoint, save_checkpoint
+from nsm.rundir import BEST, best_checkpoint, run_lock, write_failed_attempt, write_history, write_results
+from nsm.training.checkpoint import load_checkpoint, save_checkpoint
 from nsm.training.gpu import gpu_summary
 from nsm.training.progress import ProgressFn
 from nsm.training.trainer import NSMTrainer
@@ -75,16 +75,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
     # The fused kernel updates all parameters at once: ~1 ms less per step than the per-tensor loop on CPU.
     optimizer = torch.optim.Adam(parameter_groups(model, config), lr=config["lr"],
                                  weight_decay=config["weight_decay"], fused=device.type in ("cpu", "cuda"))
-    trainer_class = NSMTrainer
-    if on_checkpoint is not None:
-        class HookedTrainer(NSMTrainer):
-            def _on_epoch_end(self, epoch, train_metrics, val_metrics):
-                super()._on_epoch_end(epoch, train_metrics, val_metrics)  # checkpoints are on disk by now
-                if self.latest_epoch == epoch:
-                    on_checkpoint(epoch)
-
-        trainer_class = HookedTrainer
-    return trainer_class(
+    return NSMTrainer(
         model=model,
         optimizer=optimizer,
         device=device,
@@ -100,6 +91,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         run_config=config,
         progress=progress,
         select_best_by=config["select_best_by"],
+        on_checkpoint=on_checkpoint,
     )
 
 
@@ -114,7 +106,7 @@ def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
         raise NSMError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
     with run_lock(run_dir):
         sweep_temp_files(run_dir)
-        if config.get("num_threads"):
+        if config["num_threads"]:  # 0: torch's default
             torch.set_num_threads(config["num_threads"])
         started = time.perf_counter()
         # Where and when: the last digits of training differ between hosts (see nsm.host).
@@ -154,12 +146,12 @@ def train_and_test(config: dict[str, Any], run_dir: Path, on_checkpoint: Checkpo
         start_epoch=start_epoch, task_type=task_type, compute_metrics=compute_classification_metrics,
         early_stopping_patience=config["early_stopping_patience"], save_best_only=True,
     )
-    best = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LATEST
+    best = best_checkpoint(run_dir)
     restore_trained(model, load_checkpoint(best), best)
     test_metrics = evaluate_split(config, model, datasets["test"])
     if config.get("kg_dir"):
         test_metrics["link_prediction"] = test_link_prediction(config, model)
-    write_json(run_dir / HISTORY, history)
+    write_history(run_dir, history)
     return {"status": "success", "epochs_run": len(history["train"]), "best_val_loss": trainer.best_val_loss,
             "dataset_sizes": {split: len(ds) for split, ds in datasets.items()}, "test_metrics": test_metrics,
             "gpu": gpu_summary(history["train"], device)}  # gpu: None on the CPU

@@ -10,10 +10,11 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from nsm.data import load_dataset
-from nsm.data.kg import read_kg_dir
+from nsm.data.domains.kg.tsv import read_kg_dir
 from nsm.data.knowledge_graph_dataset import KnowledgeGraphTripleDataset
 from nsm.errors import NSMError
-from nsm.models import MODEL_NAMES, build_model
+from nsm.config import GRAPH_MODELS
+from nsm.models import build_model
 
 TINY_KG = Path(__file__).parent / "data" / "tiny_kg"
 KG_FILES = ("train.txt", "valid.txt", "test.txt")
@@ -116,7 +117,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("model_name", MODEL_NAMES)
+@pytest.mark.parametrize("model_name", GRAPH_MODELS)
 @pytest.mark.parametrize("change, message", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
 def test_bad_model_inputs_name_the_tensor(model_name, change, message):
     batch = two_graphs()

@@ -7,11 +7,15 @@ import pytest
 import torch
 
 from nsm.data.base import SPLITS, split_sizes
-from nsm.data.causal import (BACKGROUND, CAUSAL_SCHEMA, MIN_EFFECT, MODIFIER_FACTORS, CausalScenario, Effect,
-                             Modifier, causal_answer, scenario_from_sample, scenario_sample)
-from nsm.data.causal_dataset import CausalTripleDataset, bag_of_types, generate_causal_scenarios
+from nsm.data.domains.causal.generator import (
+    BACKGROUND, MIN_EFFECT, MODIFIER_FACTORS, CausalScenario, Effect, Modifier, causal_answer, scenario_from_sample,
+    scenario_sample,
+)
+from nsm.data.domains.causal.schema import CAUSAL_SCHEMA
+from nsm.data.domains.causal.dataset import CausalTripleDataset
+from nsm.data.domains.causal.pairing import bag_of_types, generate_causal_scenarios
 from nsm.errors import NSMError
-from nsm.training.leakage import bag_of_types_accuracy
+from nsm.analysis.leakage import bag_of_types_accuracy
 
 NUM_SCENARIOS = 1000
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nsm.cli import main
-from nsm.config import PROFILES, make_run_config
+from nsm.config import PROFILES, make_run_config, updated
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import load_run
 from nsm.runners.local import expected_cost, parallel_plan, run_domains
@@ -53,7 +53,7 @@ def test_run_config_profiles_and_overrides():
     config = make_run_config("kg", "quick", epochs=5, seed=None)
     assert config["epochs"] == 5 and config["seed"] == 0  # None falls through to the default
     assert config["model_args"]["num_relations"] == 66 and config["model_args"]["task_type"] == "link_prediction"
-    assert config["data"] == PROFILES["quick"].data["kg"]
+    assert config["data"] == {"num_entities": 60, "num_triples": 400, "num_samples": 120}  # kg declares it
     json.dumps(config)  # plain data: it travels to worker processes and cloud containers
     for bad in ({"epochs": 0}, {"model": "gpt"}, {"device": "tpu"}, {"nonsense": 1}):
         with pytest.raises(NSMError):
@@ -75,7 +75,19 @@ def test_longest_jobs_start_first():
     assert costs["causal"] < costs["kg"] < costs["planning"]
     # Twice the data, or twice the epochs, is twice the work.
     assert expected_cost(make_run_config("causal", epochs=20)) == pytest.approx(2 * costs["causal"])
-    assert expected_cost(make_run_config("causal", data={"num_scenarios": 20000})) == pytest.approx(2 * costs["causal"])
+    assert expected_cost(make_run_config("causal", data={"num_samples": 20000})) == pytest.approx(2 * costs["causal"])
+
+
+def test_runner_settings_are_checked_like_any_other():
+    """The local runner's thread count and the cloud's loader workers go through the same checks."""
+    config = make_run_config("planning", "quick")
+    assert updated(config, num_threads=3)["num_threads"] == 3 and config["num_threads"] == 0
+    with pytest.raises(NSMError, match="num_threads must be a non-negative integer, got -1"):
+        updated(config, num_threads=-1)
+    with pytest.raises(NSMError, match="unknown run setting"):
+        updated(config, threads=2)
+    with pytest.raises(NSMError, match="num_workers must be a non-negative integer"):
+        make_run_config("planning", num_workers=1.5)
 
 
 @pytest.mark.slow
@@ -131,7 +143,7 @@ def test_validate_keeps_other_domains_when_one_fails(tmp_path, data_root):
                for domain in ("planning", "causal", "kg")}
     configs["kg"]["kg_dir"] = str(tmp_path / "no-such-kg")  # fails on purpose
     lines = []
-    summary = run_domains(configs, tmp_path / "summary.json", log=lines.append)
+    summary = run_domains(configs, tmp_path, log=lines.append)
     assert summary["planning"]["status"] == "success" and summary["causal"]["status"] == "success"
     assert summary["kg"]["status"] == "failed" and "no-such-kg" in summary["kg"]["error"]
     assert json.loads((tmp_path / "summary.json").read_text()).keys() == {"planning", "causal", "kg"}

@@ -1,4 +1,4 @@
-"""The Modal layer without a Modal account: the real app, its Trainer class run in-process through
+"""The Modal layer without a Modal account: the real app, its TrainingJob class run in-process through
 ``.local()``, its entry points with spawn/map served in-process, the plan, failures, download."""
 
 import importlib.metadata
@@ -12,7 +12,6 @@ import modal
 import modal.exception
 import pytest
 import torch
-from modal._partial_function import _find_callables_for_obj, _PartialFunctionFlags
 from modal.volume import FileEntry, FileEntryType
 
 import nsm.cloud.app as cloud_app
@@ -24,12 +23,12 @@ from nsm.cloud.plan import attempts, container_price_per_hour, gpu_choices, plan
 from nsm.cloud.volume import copy_run
 from nsm.config import CLOUD, CLOUD_PROFILES, DOMAINS, PROFILES
 from nsm.errors import NSMError
-from nsm.runners.summary import format_summary
+from nsm.rundir import format_summary
 from nsm.training.gpu import LOW_UTILISATION_PCT, GPUMonitor, gpu_summary
 from nsm.training.trainer import NSMTrainer
 
 # .local() says the volume is not mounted here; commits are no-ops locally, which is the point.
-pytestmark = pytest.mark.filterwarnings("ignore:The Trainer.train function is executing locally")
+pytestmark = pytest.mark.filterwarnings("ignore:The TrainingJob.run function is executing locally")
 
 
 @pytest.fixture
@@ -52,16 +51,10 @@ def quick_config(tmp_path, domain="planning", run="test", **overrides):
     return dict(config, data_root=str(tmp_path / "data"), num_threads=1, **overrides)
 
 
-def run_exit_hooks(trainer):
-    """What a container does when it stops (modal/_runtime/user_code_imports.py): call its @modal.exit methods."""
-    for hook in _find_callables_for_obj(trainer._cached_user_cls_instance(), _PartialFunctionFlags.EXIT).values():
-        hook()
-
-
 def test_app_defines_the_trainer_and_entry_points():
     for name in ("validate_all", "train", "train_all", "sweep"):
         assert getattr(cloud_app, name).app is cloud_app.app  # local entry points of this app
-    assert isinstance(cloud_app.Trainer, modal.Cls)
+    assert isinstance(cloud_app.TrainingJob, modal.Cls)
     # The image pins what the installed project requires (its core dependencies), read from pyproject.toml.
     core = [req for req in importlib.metadata.requires("nsm") if "extra ==" not in req]
     assert set(core) <= set(cloud_app.pinned_requirements())
@@ -84,7 +77,7 @@ def test_modal_cli_lists_the_entry_points_without_an_account(tmp_path):
     env["HOME"] = str(tmp_path)  # no ~/.modal.toml: no account at all
     listing = subprocess.run([sys.executable, "-m", "modal", "run", "-m", "nsm.cloud.app", "--help"],
                              capture_output=True, text=True, env=env, timeout=120)
-    for name in ("validate_all", "train_all", "train", "sweep", "Trainer.train"):
+    for name in ("validate_all", "train_all", "train", "sweep", "TrainingJob.run"):
         assert f"- {name} / app.{name}" in listing.stdout + listing.stderr
     sweep_help = subprocess.run([sys.executable, "-m", "modal", "run", "-m", "nsm.cloud.app::sweep", "--help"],
                                 capture_output=True, text=True, env=env, timeout=120)
@@ -94,13 +87,13 @@ def test_modal_cli_lists_the_entry_points_without_an_account(tmp_path):
 
 def test_train_commits_each_latest_checkpoint_and_on_exit(tmp_path, commits):
     config = quick_config(tmp_path, epochs=3, checkpoint_every=2)
-    trainer = cloud_app.Trainer()
-    results = trainer.train.local(config)
+    job = cloud_app.TrainingJob()
+    results = job.run.local(config)
     assert results["status"] == "success" and results["epochs_run"] == config["epochs"]
     assert results["gpu"] is None  # a CPU run: no GPU metrics in the history or the results
     # latest.pt is written every second epoch and after the last one.
     assert commits == ["checkpoint after epoch 1", "checkpoint after epoch 2", "job done"]
-    run_exit_hooks(trainer)
+    cloud_app.flush_checkpoints()  # what the container's @modal.exit hook runs when it stops
     assert commits[-1] == "container exit"
     state = torch.load(tmp_path / "volume" / "test" / "planning" / "latest.pt", weights_only=True)
     assert state["epoch"] == config["epochs"] - 1
@@ -108,11 +101,11 @@ def test_train_commits_each_latest_checkpoint_and_on_exit(tmp_path, commits):
 
 @pytest.mark.rounding
 def test_a_second_call_resumes_from_the_first_calls_checkpoint(tmp_path, commits):
-    first = cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=2))
+    first = cloud_app.TrainingJob().run.local(quick_config(tmp_path, epochs=2))
     assert first["epochs_run"] == 2
     commits.clear()
-    # A fresh Trainer, as a retried attempt gets a fresh container.
-    second = cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=3))
+    # A fresh TrainingJob, as a retried attempt gets a fresh container.
+    second = cloud_app.TrainingJob().run.local(quick_config(tmp_path, epochs=3))
     assert second["epochs_run"] == 3
     assert commits == ["checkpoint after epoch 2", "job done"]  # only the third epoch was trained
     history = json.loads((tmp_path / "volume" / "test" / "planning" / "history.json").read_text())
@@ -120,16 +113,16 @@ def test_a_second_call_resumes_from_the_first_calls_checkpoint(tmp_path, commits
 
 
 def test_a_failure_saves_error_pt_commits_and_is_named(tmp_path, commits, monkeypatch):
-    train_epoch = NSMTrainer._train_epoch
+    train_epoch = NSMTrainer.train_epoch
 
     def out_of_memory_in_epoch_1(self, loader, epoch, task_type):
         if epoch == 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return train_epoch(self, loader, epoch, task_type)
 
-    monkeypatch.setattr(NSMTrainer, "_train_epoch", out_of_memory_in_epoch_1)
+    monkeypatch.setattr(NSMTrainer, "train_epoch", out_of_memory_in_epoch_1)
     with pytest.raises(torch.OutOfMemoryError) as raised:
-        cloud_app.Trainer().train.local(quick_config(tmp_path, epochs=3))
+        cloud_app.TrainingJob().run.local(quick_config(tmp_path, epochs=3))
     assert commits == ["checkpoint after epoch 0", "after a failure"]
     run_dir = tmp_path / "volume" / "test" / "planning"
     assert torch.load(run_dir / "error.pt", weights_only=True)["failed_epoch"] == 1
@@ -282,7 +275,7 @@ def test_cloud_run_configs_place_runs_on_the_volume_and_size_loader_workers():
     dev = cloud_run_config("planning", "dev", "r1")
     assert dev["run_dir"] == f"{CLOUD.volume_mount}/r1/planning" and dev["resume"] is True
     assert dev["data_root"] == "data_cache"  # relative: the container's disk, or the local cache after a download
-    assert dev["num_workers"] == (CLOUD.loader_workers if dev["data"]["num_problems"] >= CLOUD.min_samples_for_workers
+    assert dev["num_workers"] == (CLOUD.loader_workers if dev["data"]["num_samples"] >= CLOUD.min_samples_for_workers
                                   else 0)
     production = cloud_run_config("kg", "production", "r1")
     assert production["num_workers"] == CLOUD.loader_workers > 0 and production["num_threads"] == CLOUD.torch_threads

@@ -13,7 +13,7 @@ import torch
 from nsm.config import make_run_config
 from nsm.job import run_job
 from nsm.models.pooling import absorb_dropped
-from nsm.training.checkpoint import LATEST
+from nsm.rundir import LATEST
 
 pytestmark = pytest.mark.rounding
 

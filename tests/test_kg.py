@@ -8,13 +8,16 @@ import torch
 
 from nsm.data.base import split_sizes
 from nsm.data.graph import sample_to_data
-from nsm.data.kg import (
-    QUERY_RELATIONS, RULES, SYNTHETIC_SCHEMA, Composition, FileGraph, Implication, Inverse, KnowledgeGraph,
-    Symmetric, WorldGraph, derivation, generate_world, read_kg_dir, synthetic_samples, twin_relations, world_queries,
+from nsm.data.domains.kg.generator import WorldGraph, synthetic_samples
+from nsm.data.domains.kg.rules import (
+    RULES, Composition, Implication, Inverse, KnowledgeGraph, Symmetric, derivation, twin_relations,
 )
+from nsm.data.domains.kg.schema import QUERY_RELATIONS, SYNTHETIC_SCHEMA
+from nsm.data.domains.kg.tsv import FileGraph, read_kg_dir
+from nsm.data.domains.kg.world import generate_world, world_queries
 from nsm.data.knowledge_graph_dataset import KnowledgeGraphTripleDataset
 from nsm.errors import NSMError
-from nsm.training.leakage import bag_of_types_accuracy
+from nsm.analysis.leakage import bag_of_types_accuracy
 
 TINY_KG = Path(__file__).parent / "data" / "tiny_kg"
 SMALL = dict(num_entities=60, num_triples=400, num_samples=200)

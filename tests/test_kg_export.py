@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from nsm.data.kg import MIN_WORLD_ENTITIES, FactIndex, derivation, read_kg_dir, twin_relations
-from nsm.data.kg_export import export_synthetic_kg
+from nsm.data.domains.kg.rules import FactIndex, derivation, twin_relations
+from nsm.data.domains.kg.tsv import read_kg_dir
+from nsm.data.domains.kg.world import MIN_WORLD_ENTITIES
+from nsm.data.domains.kg.export import export_synthetic_kg
 from nsm.errors import NSMError
 
 FILES = ("train.txt", "valid.txt", "test.txt")

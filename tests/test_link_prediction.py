@@ -16,12 +16,12 @@ import pytest
 from nsm.cli import main
 from nsm.config import make_run_config
 from nsm.data import load_dataset
-from nsm.data.kg import FileGraph, read_kg_dir
-from nsm.data.kg_export import export_synthetic_kg
+from nsm.data.domains.kg.tsv import FileGraph, read_kg_dir
+from nsm.data.domains.kg.export import export_synthetic_kg
 from nsm.errors import NSMError
 from nsm.evaluation.link_prediction import evaluate_kg_dir, split_queries
 from nsm.job import run_job
-from nsm.training.leakage import distance_baselines
+from nsm.analysis.leakage import distance_baselines
 
 RANKING_KEYS = ("accuracy", "auroc", "auc_pr", "mrr", "hits@1", "hits@3", "hits@10", "protocol", "negatives", "queries")
 

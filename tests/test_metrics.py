@@ -86,19 +86,12 @@ def test_multiclass_argmax():
     assert metrics["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
 
 
-def test_regression_mse_mae():
-    metrics = compute_classification_metrics(torch.tensor([[1.0], [2.0], [4.0]]), torch.tensor([1.0, 3.0, 2.0]),
-                                             "regression")
-    assert metrics == {"mse": pytest.approx((0 + 1 + 4) / 3), "mae": pytest.approx((0 + 1 + 2) / 3)}
-
-
 @pytest.mark.parametrize("preds, labels, task_type, message", [
     (torch.randn(5, 2), torch.zeros(4, dtype=torch.long), "classification", "5 rows but labels has 4"),
     (torch.randn(4, 2, 2), torch.zeros(4, dtype=torch.long), "classification", r"got shape \[4, 2, 2\]"),
     (torch.randn(4, 2), torch.zeros(4, 2, dtype=torch.long), "classification", r"labels must be \[B\]"),
     (torch.randn(4, 2), torch.tensor([0, 1, 2, 0]), "classification", r"\[0, 1\]"),
     (torch.randn(0, 2), torch.zeros(0, dtype=torch.long), "classification", "zero examples"),
-    (torch.randn(4, 3), torch.zeros(4), "regression", r"\[B\] or \[B, 1\]"),
     (torch.randn(4, 2), torch.zeros(4, dtype=torch.long), "ranking", "unknown task_type"),
 ])
 def test_bad_inputs_raise_value_error(preds, labels, task_type, message):

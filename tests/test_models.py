@@ -5,7 +5,8 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from nsm.errors import NSMError
-from nsm.models import MODEL_NAMES, NSMModel, TemperatureScheduler, build_model
+from nsm.config import GRAPH_MODELS
+from nsm.models import NSMModel, TemperatureScheduler, build_model
 from nsm.models.confidence.semiring import soft_oplus
 from nsm.models.coupling import AffineCoupling, CouplingStack
 from nsm.models.pooling import WhatUnpooling, absorb_dropped, coarsen_edges
@@ -399,7 +400,8 @@ def test_training_the_cycle_lowers_reconstruction_error():
 # --- whole models: shapes, interface, robustness ---------------------------------------------------
 
 @pytest.mark.parametrize("num_levels", [2, 3])
-@pytest.mark.parametrize("task_type, num_classes", [("classification", 2), ("link_prediction", 2), ("regression", 1)])
+@pytest.mark.parametrize("task_type, num_classes",
+                         [("classification", 2), ("link_prediction", 2), ("classification", 1)])
 def test_output_shapes(num_levels, task_type, num_classes):
     link = task_type == "link_prediction"
     batch = random_batch(link=link)
@@ -440,7 +442,7 @@ def test_seed_configuration_pools_to_one_node():
     assert torch.isfinite(out["logits"]).all() and torch.isfinite(out["cycle_loss"])
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", GRAPH_MODELS)
 @pytest.mark.parametrize("graphs", [
     pytest.param(lambda: [random_graph(5, 0, 0)], id="no-edges"),
     pytest.param(lambda: [random_graph(1, 0, 0)], id="single-node"),
@@ -460,7 +462,7 @@ def test_degenerate_graphs_give_finite_outputs(name, graphs):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", GRAPH_MODELS)
 def test_wrong_inputs_name_the_tensor(name):
     model = build_model(name, node_features=F, num_relations=R, num_classes=2, num_bases=4, pool_ratio=0.5,
                         task_type="classification", num_levels=3)
@@ -494,7 +496,7 @@ def test_bad_settings_raise_nsm_error():
         build_model("nsm", node_features=F, num_relations=R, pool_ration=0.5)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", GRAPH_MODELS)
 def test_build_model_shares_the_interface(name):
     batch = random_batch(link=True)
     model = build_model(name, node_features=F, num_relations=R, num_classes=2, num_bases=4, pool_ratio=0.5,
@@ -506,7 +508,7 @@ def test_build_model_shares_the_interface(name):
         assert out["cycle_loss"] == 0
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", GRAPH_MODELS)
 def test_deterministic_for_a_seed(name):
     batch = random_batch()
     outputs = []

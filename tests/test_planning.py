@@ -8,13 +8,14 @@ from pyperplan.grounding import ground
 from pyperplan.pddl.parser import Parser
 
 from nsm.data.base import SPLITS, split_sizes
-from nsm.data.planning import (
-    CORRUPTION_KINDS, MAX_STEPS, MIN_STEPS, PLANNING_SCHEMA, TABLE, Move, Problem, check_plan,
-    corrupt, corruption_kinds, facts_of, on, problem_to_sample, random_problem, sample_to_problem,
+from nsm.data.domains.planning.generator import (
+    CORRUPTION_KINDS, MAX_STEPS, MIN_STEPS, TABLE, Move, Problem, check_plan, corrupt, corruption_kinds, facts_of, on,
+    problem_to_sample, random_problem, sample_to_problem,
 )
+from nsm.data.domains.planning.schema import PLANNING_SCHEMA
 from nsm.data.planning_dataset import PlanningTripleDataset
 from nsm.errors import NSMError
-from nsm.training.leakage import bag_of_types_accuracy
+from nsm.analysis.leakage import bag_of_types_accuracy
 
 NUM_PROBLEMS = 400
 

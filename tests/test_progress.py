@@ -75,7 +75,7 @@ def test_worker_lines_are_parsed_back_and_anything_else_is_a_warning():
 def test_validate_shows_bars_or_epoch_lines_and_logs_one_line_per_epoch(tmp_path, capsys, bars):
     config = make_run_config("causal", "quick", run_dir=str(tmp_path / "causal"), data_root=str(tmp_path / "data"))
     lines = []
-    summary = run_domains({"causal": config}, tmp_path / "summary.json", log=lines.append, progress=bars)
+    summary = run_domains({"causal": config}, tmp_path, log=lines.append, progress=bars)
     assert summary["causal"]["status"] == "success"
     log = (tmp_path / "causal" / "train.log").read_text().splitlines()
     assert [line.split(" |")[0] for line in log if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]

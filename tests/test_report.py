@@ -20,7 +20,7 @@ def validate_dir(tmp_path_factory):
     configs = {domain: make_run_config(domain, "quick", run_dir=str(root / domain), data_root=data_root)
                for domain in ("causal", "kg")}
     configs["kg"]["kg_dir"] = str(root / "no-such-kg")
-    run_domains(configs, root / "summary.json", log=lambda line: None)
+    run_domains(configs, root, log=lambda line: None)
     return root
 
 

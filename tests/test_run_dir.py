@@ -1,5 +1,6 @@
 """A run directory's life: one writer at a time, finished results that a failure never replaces,
-re-runs that report what the run reported, and temporary files swept only when their writer is gone."""
+re-runs that report what the run reported, and temporary files swept only when their writer is gone;
+and nsm.rundir's readers and writers of its files."""
 
 import json
 import os
@@ -17,10 +18,9 @@ from nsm.config import make_run_config
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import evaluate_run
 from nsm.job import run_job
-from nsm.rundir import FAILED_ATTEMPT, RESULTS, run_lock
+from nsm.rundir import FAILED_ATTEMPT, RESULTS, format_summary, run_lock
 from nsm.runners import local
 from nsm.runners.local import run_domains
-from nsm.runners.summary import format_summary
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_the_sweep_removes_only_our_temporary_files_of_dead_writers(tmp_path):
 def test_validate_reports_a_domain_whose_run_directory_cannot_be_made(tmp_path, data_root):
     (tmp_path / "causal").write_text("a file where the run directory should be")
     configs = {domain: quick(tmp_path, data_root, domain, epochs=1) for domain in ("planning", "causal")}
-    summary = run_domains(configs, tmp_path / "summary.json", log=lambda line: None, progress=False)
+    summary = run_domains(configs, tmp_path, log=lambda line: None, progress=False)
     assert summary["planning"]["status"] == "success"
     assert summary["causal"]["status"] == "failed" and "cannot create run directory" in summary["causal"]["error"]
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
@@ -173,7 +173,7 @@ def test_validate_leaves_no_worker_behind_when_interrupted(tmp_path, data_root, 
     monkeypatch.setattr(local.subprocess, "Popen", recording_popen)
     monkeypatch.setattr(local.time, "sleep", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        run_domains({"causal": quick(tmp_path, data_root)}, tmp_path / "summary.json", log=lambda line: None,
+        run_domains({"causal": quick(tmp_path, data_root)}, tmp_path, log=lambda line: None,
                     progress=False)
     assert len(started) == 1 and started[0].poll() is not None
 
@@ -187,3 +187,98 @@ def test_report_shows_the_failed_attempt_beside_the_finished_run(tmp_path, data_
         run_job(config)
     report = write_report(tmp_path / "causal").read_text()
     assert "FAILED" in report and "results.json keeps the finished run of" in report
+
+
+# nsm.rundir's readers: None for a missing file, one line naming the file for a bad one, and
+# what the writer wrote for a good one.
+
+SUCCESS = {"domain": "causal", "status": "success", "config": {"seed": 0}, "training_time_s": 1.5,
+           "test_metrics": {"accuracy": 0.75, "accuracy_class_0": 0.5, "accuracy_class_1": 1.0}}
+FAILURE = {"domain": "causal", "status": "failed", "error": "RuntimeError: boom", "traceback": "...",
+           "training_time_s": 0.5}
+HISTORY = {"train": [{"epoch": 0, "total_loss": 1.0, "lr": 1e-3, "temperature": 0.5}],
+           "val": [{"epoch": 0, "total_loss": 1.2, "accuracy": 0.5, "accuracy_class_0": None, "collapsed": False}]}
+
+
+def written(run_dir, name, content):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / name).write_text(content)
+    return run_dir
+
+
+READERS = [  # reader, its file, a good content, a JSON value of the wrong shape, the start of its message
+    (rundir.read_results, rundir.RESULTS, SUCCESS, "[]", "is malformed: expected an object of results"),
+    (rundir.read_results, rundir.RESULTS, SUCCESS, '{"status": "success"}', "is malformed: a successful run needs"),
+    (rundir.read_failed_attempt, rundir.FAILED_ATTEMPT, FAILURE, '{"training_time_s": "long"}',
+     "is malformed: training_time_s must be a number"),
+    (rundir.read_history, rundir.HISTORY, HISTORY, '{"train": []}', 'is malformed: expected {"train"'),
+    (rundir.read_history, rundir.HISTORY, HISTORY, '{"train": [{"epoch": 0, "lr": "high"}], "val": []}',
+     'is malformed: each train epoch needs an integer "epoch" and numbers'),
+    (rundir.read_summary, rundir.SUMMARY, {"causal": SUCCESS, "kg": FAILURE}, "[1]",
+     "is malformed: expected an object of results by domain"),
+    (rundir.read_summary, rundir.SUMMARY, {"causal": SUCCESS}, '{"kg": {"status": "success"}}',
+     "entry 'kg' is malformed: a successful run needs"),
+]
+READER_IDS = [f"{name}:{wrong}" for _, name, _, wrong, _ in READERS]
+
+
+@pytest.mark.parametrize("read, name, good, wrong, message", READERS, ids=READER_IDS)
+def test_a_missing_file_reads_as_none(tmp_path, read, name, good, wrong, message):
+    assert read(tmp_path) is None
+    assert read(tmp_path, strict=False) is None
+    assert read(tmp_path / "no-such-run") is None
+
+
+@pytest.mark.parametrize("read, name, good, wrong, message", READERS, ids=READER_IDS)
+def test_a_bad_file_is_one_line_naming_it(tmp_path, read, name, good, wrong, message):
+    for content, expected in (("{", f"cannot read {tmp_path / name}: "), (wrong, f"{tmp_path / name}")):
+        written(tmp_path, name, content)
+        with pytest.raises(NSMError) as raised:
+            read(tmp_path)
+        assert str(raised.value).startswith(expected) and len(str(raised.value).splitlines()) == 1
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("read, name, good, wrong, message", READERS, ids=READER_IDS)
+def test_the_lenient_look_never_raises_and_leaves_an_object_unchecked(tmp_path, read, name, good, wrong, message):
+    for content in ("{", "[]", "5", '"text"'):
+        assert read(written(tmp_path, name, content), strict=False) is None
+    unchecked = {"status": "success", "training_time_s": "long", "test_metrics": None}
+    assert read(written(tmp_path, name, json.dumps(unchecked)), strict=False) == unchecked
+
+
+def test_what_the_writers_write_the_readers_read(tmp_path):
+    run_dir = tmp_path / "causal"
+    run_dir.mkdir()
+    rundir.write_history(run_dir, HISTORY)
+    assert rundir.read_history(run_dir) == HISTORY
+    rundir.write_failed_attempt(run_dir, FAILURE, RuntimeError("boom"))
+    assert rundir.read_failed_attempt(run_dir) == FAILURE
+    rundir.write_results(run_dir, SUCCESS)  # and the failed attempt it supersedes is gone
+    assert rundir.read_results(run_dir) == SUCCESS and rundir.read_failed_attempt(run_dir) is None
+    summary = {"causal": SUCCESS, "kg": dict(FAILURE, finished_run=SUCCESS)}
+    assert rundir.write_summary(tmp_path, summary) == tmp_path / rundir.SUMMARY
+    assert rundir.read_summary(tmp_path) == summary
+    assert "results.json keeps the finished run of" in format_summary(rundir.read_summary(tmp_path))
+
+
+def test_a_run_directory_is_told_by_its_files_and_evaluated_from_best_else_latest(tmp_path):
+    assert not rundir.is_run_dir(tmp_path) and not rundir.is_run_dir(tmp_path / "missing")
+    assert rundir.best_checkpoint(tmp_path) == tmp_path / rundir.LATEST  # the caller finds it missing
+    (tmp_path / rundir.LATEST).write_bytes(b"")
+    assert rundir.is_run_dir(tmp_path) and rundir.best_checkpoint(tmp_path) == tmp_path / rundir.LATEST
+    (tmp_path / rundir.BEST).write_bytes(b"")
+    assert rundir.best_checkpoint(tmp_path) == tmp_path / rundir.BEST
+    assert rundir.best_checkpoint(tmp_path, rundir.LATEST) == tmp_path / rundir.LATEST
+    validate = tmp_path / "validate"
+    written(validate, rundir.SUMMARY, "{}")
+    assert not rundir.is_run_dir(validate)
+    for name in rundir.RUN_FILES:
+        assert rundir.is_run_dir(written(tmp_path / f"with-{name}", name, "{}"))
+
+
+def test_the_run_directory_module_is_a_low_layer():
+    """nsm.rundir imports no part of nsm but nsm.atomic and nsm.errors (and what they import)."""
+    probe = "import sys, nsm.rundir; print(' '.join(sorted(m for m in sys.modules if m.startswith(('nsm', 'torch')))))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert set(loaded) <= {"nsm", "nsm.rundir", "nsm.atomic", "nsm.errors", "nsm.faults"}, loaded

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Batch
 
-from nsm.config import DOMAIN_SETTINGS
+from nsm.data.domains import DOMAINS
 from nsm.data.causal_dataset import CausalTripleDataset
 from nsm.data.knowledge_graph_dataset import KnowledgeGraphTripleDataset
 from nsm.data.planning_dataset import PlanningTripleDataset
@@ -35,7 +35,7 @@ def datasets(tmp_path_factory):
 @pytest.mark.parametrize("domain", ["planning", "causal", "kg"])
 def test_seed_collate_and_model_config(datasets, domain):
     torch.manual_seed(0)
-    settings = DOMAIN_SETTINGS[domain]
+    settings = DOMAINS[domain]
     dataset = datasets[domain]
     assert dataset[0][0].x.size(1) == 64 and int(dataset[0][0].edge_type.max()) < settings.num_relations
     batch = next(iter(DataLoader(dataset, batch_size=8, shuffle=False, collate_fn=seed_collate)))

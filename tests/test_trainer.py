@@ -1,4 +1,3 @@
-import importlib.util
 import logging
 import math
 
@@ -104,17 +103,17 @@ def test_baseline_without_cycle_loss_or_temperature():
     assert trainer.temp_scheduler.epoch == 2
 
 
-def test_total_is_task_plus_weighted_cycle_with_class_weights():
+def test_total_is_task_plus_weighted_cycle():
     torch.manual_seed(0)
     model = TinyGraphModel()
-    trainer = trainer_for(model, cycle_loss_weight=0.5, class_weights=[1.0, 3.0])
+    trainer = trainer_for(model, cycle_loss_weight=0.5)
     whole_val = DataLoader(VAL, batch_size=len(VAL))
     result = trainer.evaluate(whole_val)
 
     inputs, labels = unpack_batch(next(iter(whole_val)), "cpu")
     with torch.no_grad():
         output = model.eval()(**inputs)
-    task = F.cross_entropy(output["logits"], labels, weight=torch.tensor([1.0, 3.0]))
+    task = F.cross_entropy(output["logits"], labels)
     assert result["task_loss"] == pytest.approx(task.item(), rel=1e-6)
     assert result["cycle_loss"] == pytest.approx(output["cycle_loss"].item(), rel=1e-6) and result["cycle_loss"] > 0
     assert result["total_loss"] == pytest.approx(task.item() + 0.5 * output["cycle_loss"].item(), rel=1e-6)
@@ -155,14 +154,6 @@ def test_single_logit_binary_cross_entropy():
     assert result["accuracy"] == pytest.approx(((logits.view(-1) > 0).long() == labels).float().mean().item())
 
 
-def test_regression_uses_mse():
-    torch.manual_seed(0)
-    targets = [(data, torch.tensor([float(data.num_nodes)])) for data, _ in VAL]
-    trainer = trainer_for(TinyGraphModel(num_classes=1))
-    result = trainer.evaluate(DataLoader(targets, batch_size=len(targets)), "regression")
-    assert result["task_loss"] == pytest.approx(result["mse"], rel=1e-5) and "mae" in result
-
-
 @pytest.mark.parametrize("clip", [1e-3, None])
 def test_gradient_clipping_bounds_the_update(clip):
     torch.manual_seed(0)
@@ -197,15 +188,6 @@ def test_lr_and_temperature_schedules_step_once_per_epoch():
     assert temperatures_seen == [m["temperature"] for m in history["train"]]
 
 
-def test_reduce_on_plateau_gets_the_validation_loss():
-    torch.manual_seed(0)
-    model = TinyGraphModel()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-9)  # the loss cannot improve
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0, eps=0.0)
-    history = NSMTrainer(model, optimizer, lr_scheduler=plateau).train(*loaders(), epochs=4)
-    assert [m["lr"] for m in history["train"]] == pytest.approx([1e-9, 1e-9, 5e-10, 2.5e-10])
-
-
 def test_early_stopping_and_best_checkpoint(tmp_path):
     torch.manual_seed(0)
     trainer = trainer_for(TinyGraphModel(), lr=0.0, optimizer="sgd", checkpoint_dir=tmp_path)
@@ -231,10 +213,37 @@ def test_checkpoint_every_and_final_epoch(tmp_path):
     torch.manual_seed(0)
     model = TinyGraphModel()
     trainer = Recorder(model, torch.optim.Adam(model.parameters()), checkpoint_dir=tmp_path, checkpoint_every=3)
-    trainer.train(*loaders(), epochs=5, save_best_only=False)
+    trainer.train(*loaders(), epochs=5)
     assert latest_at_hook == [None, None, 2, 2, 4]
     assert latest_epoch(tmp_path) == 4 and load_checkpoint(tmp_path / "previous.pt")["epoch"] == 2
-    assert sorted(p.name for p in tmp_path.glob("epoch_*.pt")) == [f"epoch_{i:04d}.pt" for i in range(5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "latest.pt", "previous.pt"]
+
+
+def test_on_checkpoint_follows_each_latest_write(tmp_path):
+    """on_checkpoint(epoch) once per write of latest.pt, with that epoch on disk, after _on_epoch_end."""
+    calls = []
+
+    class Recorder(NSMTrainer):
+        def _on_epoch_end(self, epoch, train_metrics, val_metrics):
+            super()._on_epoch_end(epoch, train_metrics, val_metrics)
+            calls.append(("epoch end", epoch))
+
+    torch.manual_seed(0)
+    model = TinyGraphModel()
+    trainer = Recorder(model, torch.optim.Adam(model.parameters()), checkpoint_dir=tmp_path, checkpoint_every=2,
+                       on_checkpoint=lambda epoch: calls.append(("checkpoint", epoch, latest_epoch(tmp_path))))
+    trainer.train(*loaders(), epochs=5)
+    checkpoints = [call[1:] for call in calls if call[0] == "checkpoint"]
+    assert checkpoints == [(1, 1), (3, 3), (4, 4)]  # every second epoch, and the last
+    assert calls.index(("checkpoint", 1, 1)) == calls.index(("epoch end", 1)) + 1
+
+    # Early stopping writes latest.pt too; without a checkpoint_dir nothing is written or called.
+    calls.clear()
+    trainer_for(TinyGraphModel(), lr=0.0, optimizer="sgd", checkpoint_dir=tmp_path / "stopped", checkpoint_every=5,
+                on_checkpoint=lambda epoch: calls.append(epoch)).train(*loaders(), epochs=10, early_stopping_patience=2)
+    assert calls == [2]
+    trainer_for(TinyGraphModel(), on_checkpoint=calls.append).train(*loaders(), epochs=2)
+    assert calls == [2]
 
 
 class NaNAtCall(TinyGraphModel):
@@ -338,9 +347,9 @@ def test_unpack_batch_rejects_other_things():
     ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
     ({"log_interval": -1}, "log_interval must be a positive integer"),
     ({"cycle_loss_weight": -0.1}, "cycle_loss_weight must be >= 0"),
-    ({"use_amp": True}, "use_amp needs a CUDA device"),
-    ({"class_weights": [1.0, 2.0, 3.0]}, "class_weights must be a list of 2 numbers"),
-    ({"use_tensorboard": True}, "use_tensorboard needs tensorboard_dir or checkpoint_dir"),
+    ({"use_tensorboard": True}, "use_tensorboard needs checkpoint_dir"),
+    ({"use_wandb": True}, r"^use_wandb=True is not supported: NSM logs to TensorBoard \(use_tensorboard=True\) "
+                          r"and history.json$"),
 ])
 def test_bad_arguments_raise_nsm_error(kwargs, message):
     with pytest.raises(NSMError, match=message):
@@ -353,13 +362,17 @@ def test_bad_train_arguments_raise_nsm_error():
         trainer.train(*loaders(), epochs=1, task_type="ranking")
     with pytest.raises(NSMError, match="training loader yielded no batches"):
         trainer.train([], loaders()[1], epochs=1)
+    with pytest.raises(NSMError, match=r"^save_best_only=False is not supported: the trainer keeps only best.pt "
+                                       r"and latest.pt"):
+        trainer.train(*loaders(), epochs=1, save_best_only=False)
 
 
-def test_missing_wandb_is_a_clear_error():
-    if importlib.util.find_spec("wandb") is not None:
-        pytest.skip("wandb is installed; this checks the message shown without it")
-    with pytest.raises(NSMError, match="pip install wandb"):
-        trainer_for(TinyGraphModel(), use_wandb=True)
+def test_lr_scheduler_that_needs_the_metric_is_refused():
+    model = TinyGraphModel()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    with pytest.raises(NSMError, match="ReduceLROnPlateau is not supported"):
+        NSMTrainer(model, optimizer, lr_scheduler=plateau)
 
 
 def test_tensorboard_logs_each_epoch(tmp_path):
@@ -367,9 +380,9 @@ def test_tensorboard_logs_each_epoch(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     torch.manual_seed(0)
-    trainer = trainer_for(TinyGraphModel(), use_tensorboard=True, tensorboard_dir=tmp_path)
+    trainer = trainer_for(TinyGraphModel(), use_tensorboard=True, checkpoint_dir=tmp_path)
     trainer.train(*loaders(), epochs=2)
-    events = EventAccumulator(str(tmp_path))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     assert [e.step for e in events.Scalars("val/total_loss")] == [0, 1]
     assert "val/accuracy" in events.Tags()["scalars"]

@@ -32,6 +32,7 @@ from nsm.data.base import TripleDataset
 from nsm.data.triples import LEVELS
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import load_run
+from nsm.rundir import SUMMARY
 from nsm.training.batches import unpack_batch
 
 DIGITS = 4  # of the floats in an explanation: enough to compare, short enough to read
@@ -101,7 +102,7 @@ def explain_sample(model: nn.Module, dataset: TripleDataset, index: int) -> dict
 def explain_run(run_dir: str | os.PathLike, index: int, split: str = "test",
                 data_root: str | None = None) -> dict[str, Any]:
     """:func:`explain_sample` for a run directory's best checkpoint (else ``latest.pt``)."""
-    if (Path(run_dir) / "summary.json").exists():
+    if (Path(run_dir) / SUMMARY).exists():
         raise NSMError(f"{run_dir} is a validate directory; explain one of its domains, e.g. {Path(run_dir) / 'planning'}")
     config, dataset, model = load_run(run_dir, split, data_root=data_root)
     return dict(explain_sample(model, dataset, index), model=config["model"])

@@ -9,90 +9,26 @@ FAILED with its error) and warns of class collapse: on the test split, and in th
 epochs where it happened.
 
 A run still training, or one that crashed, has no ``history.json`` yet: its history is read
-from ``latest.pt`` (else ``previous.pt``), which carries it. Every file is checked for the shape
-the report reads as it is read, so a damaged one is named in one line, not met as a traceback.
+from ``latest.pt`` (else ``previous.pt``), which carries it. Every file is read through
+:mod:`nsm.rundir`, which checks it for the shape the report reads, so a damaged one is named in one
+line, not met as a traceback.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from nsm.atomic import atomic_write
 from nsm.errors import NSMError
-from nsm.rundir import FAILED_ATTEMPT, HISTORY, RESULTS
-from nsm.runners.summary import format_summary
-from nsm.training.checkpoint import LATEST, PREVIOUS, CheckpointError, load_checkpoint
+from nsm.rundir import (
+    LATEST, PREVIOUS, REPORT, RESULTS, RUN_FILES, SUMMARY, check_history, format_summary, is_run_dir,
+    read_failed_attempt, read_history, read_results, read_summary, training_plot,
+)
+from nsm.training.checkpoint import CheckpointError, load_checkpoint
 
 LOSSES = ("total_loss", "task_loss", "cycle_loss")
-RUN_FILES = (HISTORY, RESULTS, FAILED_ATTEMPT, LATEST)
-SPLITS = ("train", "val")  # of a history
-PLOTTED = (*LOSSES, "accuracy", "lr", "temperature")  # and accuracy_class_<k>
-TABLE_METRICS = ("accuracy", "accuracy_class_0", "accuracy_class_1", "recon_error_l1", "recon_error_l2")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise NSMError(f"cannot read {path}: {exc}") from None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_history(history: Any, source: str) -> dict[str, list[dict[str, Any]]]:
-    """``history`` if it is what :func:`plot_history` reads: ``{"train": [...], "val": [...]}``, one
-    object per epoch with an integer ``epoch`` and numbers (or null) for the plotted figures."""
-    if not (isinstance(history, dict) and all(isinstance(history.get(split), list) for split in SPLITS)):
-        raise NSMError(f'{source} is malformed: expected {{"train": [...], "val": [...]}}, one object per epoch')
-    for split in SPLITS:
-        for epoch in history[split]:
-            if not (isinstance(epoch, dict) and isinstance(epoch.get("epoch"), int)
-                    and all(value is None or _is_number(value) for key, value in epoch.items()
-                            if key in PLOTTED or key.startswith("accuracy_class_"))):
-                raise NSMError(f'{source} is malformed: each {split} epoch needs an integer "epoch" and numbers, '
-                               f"got {epoch!r:.60}")
-    return history
-
-
-def check_results(results: Any, source: str) -> dict[str, Any]:
-    """``results`` if it is what the report reads of a run's results (results.json, or an entry of
-    summary.json): an object; a successful run's ``test_metrics`` an object of numbers."""
-    if not isinstance(results, dict):
-        problem = f"expected an object of results, got {results!r:.60}"
-    elif not all(isinstance(results.get(key) or {}, dict)
-                 for key in ("config", "dataset_sizes", "gpu", "finished_run")):
-        problem = "config, dataset_sizes, gpu and finished_run must be objects"
-    elif not _is_number(results.get("training_time_s", 0)):
-        problem = "training_time_s must be a number"
-    elif results.get("status") == "success" and not (
-            isinstance(results.get("test_metrics"), dict)
-            and all(_is_number(results["test_metrics"].get(key, 0)) for key in TABLE_METRICS)):
-        problem = "a successful run needs test_metrics, an object of numbers"
-    else:
-        if results.get("finished_run"):  # an earlier run's results, shown in the table as well
-            check_results(results["finished_run"], f"{source}, finished_run")
-        return results
-    raise NSMError(f"{source} is malformed: {problem}")
-
-
-def _is_run(directory: Path) -> bool:
-    return any((directory / name).exists() for name in RUN_FILES)
-
-
-def read_summary(directory: Path) -> dict[str, Any]:
-    """A validate directory's ``summary.json`` (``{domain: results}``); empty if there is none."""
-    path = directory / "summary.json"
-    if not path.exists():
-        return {}
-    summary = _read_json(path)
-    if not isinstance(summary, dict):
-        raise NSMError(f"{path} is malformed: expected an object of results by domain, got {summary!r:.60}")
-    return {name: check_results(results, f"{path}, entry {name!r}") for name, results in summary.items()}
 
 
 def find_runs(directory: Path, summary: dict[str, Any]) -> dict[str, Path]:
@@ -100,20 +36,20 @@ def find_runs(directory: Path, summary: dict[str, Any]) -> dict[str, Path]:
     (those of its ``summary``, else every run directory in it)."""
     if not directory.is_dir():
         raise NSMError(f"{directory} is not a directory")
-    if _is_run(directory):
+    if is_run_dir(directory):
         return {directory.resolve().name: directory}
-    names = list(summary) or sorted(child.name for child in directory.iterdir() if child.is_dir() and _is_run(child))
+    names = list(summary) or sorted(child.name for child in directory.iterdir() if child.is_dir() and is_run_dir(child))
     if not names:
         raise NSMError(f"{directory} is neither a run directory ({', '.join(RUN_FILES)}) nor a validate "
-                       f"directory (summary.json, one run directory per domain)")
+                       f"directory ({SUMMARY}, one run directory per domain)")
     return {name: directory / name for name in names}
 
 
 def load_history(run_dir: Path) -> dict[str, list[dict[str, Any]]] | None:
     """The run's per-epoch history: ``history.json``, else the newest readable checkpoint's."""
-    path = run_dir / HISTORY
-    if path.exists():
-        return check_history(_read_json(path), str(path))
+    history = read_history(run_dir)
+    if history is not None:
+        return history
     for name in (LATEST, PREVIOUS):
         try:
             history = load_checkpoint(run_dir / name).get("history")
@@ -126,14 +62,12 @@ def load_history(run_dir: Path) -> dict[str, list[dict[str, Any]]] | None:
 def load_results(name: str, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """The run's results: a failed attempt of its own beside the finished run's results (the
     newest thing that happened to it), else its entry in ``summary.json``, else its ``results.json``."""
-    results_path, failure_path = run_dir / RESULTS, run_dir / FAILED_ATTEMPT
-    results = check_results(_read_json(results_path), str(results_path)) if results_path.exists() else None
-    if failure_path.exists():
-        failure = check_results(_read_json(failure_path), str(failure_path))
+    results, failure = read_results(run_dir), read_failed_attempt(run_dir)
+    if failure is not None:
         return dict(failure, finished_run=results) if results else failure
     if name in summary:
         return summary[name]
-    return results or {"status": "running", "error": "no results.json yet (still training, or killed)"}
+    return results or {"status": "running", "error": f"no {RESULTS} yet (still training, or killed)"}
 
 
 def plot_history(history: dict[str, list[dict[str, Any]]], title: str, path: Path) -> Path:
@@ -190,7 +124,7 @@ def collapse_warnings(name: str, results: dict[str, Any], history: dict[str, Any
 def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the plots and ``report.md`` of ``directory`` into ``out`` (default: ``directory``)."""
     directory = Path(directory)
-    summary = read_summary(directory)
+    summary = read_summary(directory) or {}
     runs = find_runs(directory, summary)
     out = Path(out) if out is not None else directory
     try:
@@ -210,7 +144,7 @@ def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = N
         if setting:
             sections.append(", ".join(setting) + "\n")
         if history and history.get("train"):
-            image = plot_history(history, f"{name} ({results.get('model', 'nsm')})", out / f"{name}_training.png")
+            image = plot_history(history, f"{name} ({results.get('model', 'nsm')})", out / training_plot(name))
             sections.append(f"![{name} training]({image.name})\n")
         else:
             sections.append("No training history recorded.\n")
@@ -218,7 +152,7 @@ def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = N
     lines = [f"# NSM report: {directory.resolve().name}\n", "Test metrics of each run's best checkpoint:\n",
              "```", format_summary(results_of), "```", "",
              "## Collapse warnings\n", *(warnings or ["None: every class is predicted."]), "", *sections]
-    report = out / "report.md"
+    report = out / REPORT
     try:
         with atomic_write(report) as f:
             f.write("\n".join(lines))

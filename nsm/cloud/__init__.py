@@ -1,6 +1,6 @@
 """NSM on Modal: the local job function (:func:`nsm.job.run_job`) in GPU containers, nothing more.
 
-    app.py       the Modal app: image, checkpoint volume, the ``Trainer`` class, the entry points
+    app.py       the Modal app: image, checkpoint volume, the ``TrainingJob`` class, the entry points
     jobs.py      each cloud job's run configuration: its run directory on the volume, loader workers, sweeps
     outcomes.py  what happened to each job: its results, or its failure's cause and the remedy
     plan.py      GPU type, timeout, attempts, GPU-hours and cost of a run, before it is launched

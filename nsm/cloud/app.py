@@ -30,12 +30,11 @@ from typing import Any
 
 import modal
 
-from nsm.atomic import write_json
 from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import collect, gather
 from nsm.cloud.plan import cloud_profile, result_wait_s
 from nsm.config import CLOUD, DEFAULT_PROFILE, DOMAINS, parse_domains
-from nsm.runners.summary import format_summary
+from nsm.rundir import format_summary, write_summary
 
 PROFILE = os.environ.get("NSM_CLOUD_PROFILE", DEFAULT_PROFILE)
 KEEP_WARM = os.environ.get("NSM_CLOUD_KEEP_WARM") == "1"
@@ -70,6 +69,11 @@ def commit_volume(reason: str) -> None:
     volume.commit()
 
 
+def flush_checkpoints() -> None:
+    """Whenever a container stops (done, failed, preempted, timed out): commit the volume."""
+    commit_volume("container exit")
+
+
 def reload_volume() -> None:
     """See the files other containers (an earlier attempt) committed; a no-op outside a container."""
     if not modal.is_local():
@@ -88,8 +92,9 @@ def reload_volume() -> None:
     min_containers=1 if KEEP_WARM else None,
     env={"NSM_CLOUD_PROFILE": PROFILE, "NSM_CLOUD_KEEP_WARM": "1" if KEEP_WARM else "0"},  # same decorator there
 )
-class Trainer:
-    """Runs one job (a run configuration from :mod:`nsm.cloud.jobs`) per call of :meth:`train`."""
+class TrainingJob:
+    """A GPU container that runs one job (a run configuration from :mod:`nsm.cloud.jobs`, through
+    :func:`nsm.job.run_job`) per call of :meth:`run`."""
 
     @modal.enter(snap=True)
     def import_training_code(self) -> None:
@@ -113,12 +118,11 @@ class Trainer:
             print(f"GPU: {torch.cuda.get_device_name(self.device)}", flush=True)
 
     @modal.exit()
-    def flush_checkpoints(self) -> None:
-        """Whenever the container stops (done, failed, preempted, timed out): commit the volume."""
-        commit_volume("container exit")
+    def on_exit(self) -> None:
+        flush_checkpoints()
 
     @modal.method()
-    def train(self, config: dict[str, Any]) -> dict[str, Any]:
+    def run(self, config: dict[str, Any]) -> dict[str, Any]:
         """Train ``config``'s job, resuming from its newest committed checkpoint; return its results."""
         reload_volume()
 
@@ -141,18 +145,17 @@ def _domain_configs(run: str, domains: str) -> dict[str, dict[str, Any]]:
 
 def _spawn_and_collect(run: str, domains: str) -> dict[str, Any]:
     run = run or default_run_name(PROFILE)
-    calls = {domain: Trainer().train.spawn(config) for domain, config in _domain_configs(run, domains).items()}
+    calls = {domain: TrainingJob().run.spawn(config) for domain, config in _domain_configs(run, domains).items()}
     return _finish(run, collect(calls, wait_s=result_wait_s(SETTINGS)))
 
 
 def _map(run: str, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    results = Trainer().train.map(list(configs.values()), return_exceptions=True)
+    results = TrainingJob().run.map(list(configs.values()), return_exceptions=True)
     return _finish(run, gather(configs, results))
 
 
 def _finish(run: str, summary: dict[str, Any]) -> dict[str, Any]:
-    path = Path(CLOUD.local_dir, run, "summary.json")
-    write_json(path, summary)
+    path = write_summary(Path(CLOUD.local_dir, run), summary)
     print(format_summary(summary))
     print(f"summary: {path}; checkpoints and results: nsm cloud download {run}")
     return summary

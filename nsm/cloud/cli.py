@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import re
 import subprocess
@@ -25,7 +24,9 @@ from pathlib import Path
 from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.plan import format_plan, gpu_choices
 from nsm.config import CLOUD, CLOUD_PROFILES, DEFAULT_PROFILE, DOMAINS, parse_domains
+from nsm.data.domains import domain_questions
 from nsm.errors import NSMError
+from nsm.rundir import SUMMARY, read_summary
 
 NEEDS_MODAL = "the cloud commands need Modal: pip install -e .[cloud], then `modal setup` once"
 
@@ -59,7 +60,7 @@ def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
     def add_launch(parser: argparse.ArgumentParser, entry: str) -> None:
         parser.set_defaults(entry=entry)
         parser.epilog = (f"Prints the plan, then runs `modal run -m nsm.cloud.app::{entry}`; writes "
-                         f"{CLOUD.local_dir}/RUN/summary.json and exits 1 if a job failed.")
+                         f"{CLOUD.local_dir}/RUN/{SUMMARY} and exits 1 if a job failed.")
         add_profile(parser)
         parser.add_argument("--run", type=_run_name,
                             help="the run's name: its directory on the volume. The same name continues the run; "
@@ -82,14 +83,14 @@ def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
     add_domains_launcher("validate", "validate_all", "every domain, spawned at once, collected one by one")
     train = actions.add_parser("train", help="one domain", description="Train one domain on Modal.")
     add_launch(train, "train")
-    train.add_argument("--domain", required=True, choices=DOMAINS)
+    train.add_argument("--domain", required=True, choices=DOMAINS, help=domain_questions())
     add_domains_launcher("train-all", "train_all", "every domain through one .map")
 
     sweep = actions.add_parser("sweep", help="seeds or hyperparameters, one GPU per point",
                                description="Train every combination of the comma-separated values, one container "
                                            "each (.map): e.g. --seed 0,1,2 --lr 1e-3,3e-4 is six jobs.")
     add_launch(sweep, "sweep")
-    sweep.add_argument("--domain", required=True, choices=DOMAINS)
+    sweep.add_argument("--domain", required=True, choices=DOMAINS, help=domain_questions())
     sweep.add_argument("--seed", default="", help="comma-separated seeds")
     sweep.add_argument("--lr", default="", help="comma-separated learning rates")
     sweep.add_argument("--batch-size", default="", help="comma-separated batch sizes")
@@ -139,7 +140,9 @@ def launch(args: argparse.Namespace) -> int:
     returncode = subprocess.run(command, env=env).returncode
     if returncode != 0:
         return returncode
-    summary = json.loads(Path(CLOUD.local_dir, run, "summary.json").read_text())
+    summary = read_summary(Path(CLOUD.local_dir, run), strict=False)  # the local entry point wrote it
+    if summary is None:
+        raise NSMError(f"modal run succeeded but left no readable {Path(CLOUD.local_dir, run, SUMMARY)}")
     return 0 if all(result["status"] == "success" for result in summary.values()) else 1
 
 

@@ -7,6 +7,8 @@
                  seconds and cached); for a downloaded run, the local cache, so ``nsm eval`` works on it
     num_workers  DataLoader worker processes for the reserved CPU cores, or 0 for a small dataset
     num_threads  the training process's torch threads (a container sees all of its host's cores)
+
+All of them are settings of the run configuration, checked like any other (nsm.config.updated).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import itertools
 from pathlib import PurePosixPath
 from typing import Any
 
-from nsm.config import CLOUD, make_run_config
+from nsm.config import CLOUD, make_run_config, updated
 from nsm.errors import NSMError
 
 # What a sweep can vary, with how to read one value of it.
@@ -33,19 +35,15 @@ def cloud_run_config(domain: str, profile: str, run: str, *, point: dict[str, An
     """The configuration of one cloud job: ``domain`` at ``profile`` size, in run ``run``, with a
     sweep ``point``'s settings (e.g. ``{"seed": 1, "lr": 3e-4}``) when given. It always resumes:
     a run name is a run."""
-    from nsm.data import DATASET_SIZE_ARGUMENT  # here, not at the top: the app imports this module light
-
     run_dir = PurePosixPath(volume_dir, run, domain)
     if point:
         run_dir /= point_label(point)
     config = make_run_config(domain, profile, run_dir=str(run_dir), data_root="data_cache", resume=True,
                              **(point or {}))
-    samples = config["data"][DATASET_SIZE_ARGUMENT[domain]]
     # Worker processes pay off once there is enough data to keep them busy; below that the
     # training process assembles batches faster itself (the seed's advice for small datasets).
-    config["num_workers"] = CLOUD.loader_workers if samples >= CLOUD.min_samples_for_workers else 0
-    config["num_threads"] = CLOUD.torch_threads
-    return config
+    workers = CLOUD.loader_workers if config["data"]["num_samples"] >= CLOUD.min_samples_for_workers else 0
+    return updated(config, num_workers=workers, num_threads=CLOUD.torch_threads)
 
 
 def sweep_points(**values: str) -> list[dict[str, Any]]:

@@ -20,11 +20,13 @@ from typing import Any
 
 import modal.exception
 
+from nsm.rundir import ERROR
+
 Log = Callable[[str], None]
 
 REMEDIES = {
     "exception": "fix the bug: the traceback is in the Modal logs (`modal app logs`) and the run directory's "
-                 "error.pt holds the training state at the failure; reproduce with `--interactive` (modal run -i)",
+                 f"{ERROR} holds the training state at the failure; reproduce with `--interactive` (modal run -i)",
     "timeout": "raise the profile's timeout_minutes in nsm/config.py (per attempt, 1.5-2x the expected runtime) "
                "or give each job less work; run the same command again to continue from the last committed checkpoint",
     "out-of-memory": "lower batch_size, or give the profile a GPU with more memory (A100-80GB) in nsm/config.py",

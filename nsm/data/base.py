@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
-from nsm.config import MAX_SEED, check_integer
+from nsm.checks import MAX_SEED, check_integer, require_positive
 from nsm.data.graph import Sample, sample_to_data
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
@@ -46,10 +46,15 @@ def split_sizes(total: int) -> dict[str, int]:
     return {"train": train, "val": val, "test": test}
 
 
-def require_positive(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise NSMError(f"{name} must be a positive integer, got {value!r}")
+def sample_count(default: int, **names: int | None) -> int:
+    """A dataset's total number of samples, given as ``num_samples`` or under the seed's name for
+    it (``num_problems``, ``num_scenarios``), at most one of them; ``default`` when neither is."""
+    given = {name: value for name, value in names.items() if value is not None}
+    if len(given) > 1:
+        raise NSMError(f"{' and '.join(given)} both set the number of samples; give one of them")
+    name, size = next(iter(given.items()), ("num_samples", default))
+    require_positive(**{name: size})
+    return size
 
 
 class TripleDataset(Dataset):

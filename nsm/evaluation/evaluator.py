@@ -22,25 +22,24 @@ from nsm.errors import NSMError
 from nsm.evaluation.metrics import compute_classification_metrics
 from nsm.faults import fault_point
 from nsm.training.batches import unpack_batch
-from nsm.training.checkpoint import BEST, LATEST, load_checkpoint, mismatch, trained_temperature
+from nsm.rundir import BEST, LATEST, best_checkpoint
+from nsm.training.checkpoint import load_checkpoint, mismatch, trained_temperature
 
 MetricsFn = Callable[[torch.Tensor, torch.Tensor, str], Mapping[str, Any]]
 RECON_KEYS = ("recon_error_l1", "recon_error_l2")
 
 
-def task_loss(logits: torch.Tensor, labels: torch.Tensor, task_type: str,
-              class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """The task term of the objective, a float32 scalar: (class-weighted) cross-entropy for
-    ``[B, C >= 2]`` logits, binary cross-entropy for ``[B, 1]``, MSE for regression."""
+def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The task term of the objective, a float32 scalar: the mean cross-entropy for ``[B, C >= 2]``
+    logits, the mean binary cross-entropy for ``[B, 1]`` (one logit of class 1). Both task types
+    (:data:`~nsm.models.inputs.TASK_TYPES`) are classifications and share it."""
     logits = logits.float()
-    if task_type == "regression":
-        return F.mse_loss(logits.view(-1), labels.float())
     if logits.size(1) > 1:
-        return F.cross_entropy(logits, labels, weight=class_weights)
-    # One logit of class 1: binary cross-entropy, class-weighted like cross_entropy's mean.
-    weight = class_weights[labels] if class_weights is not None else torch.ones_like(logits[:, 0])
-    return F.binary_cross_entropy_with_logits(logits.view(-1), labels.float(), weight=weight,
-                                              reduction="sum") / weight.sum()
+        return F.cross_entropy(logits, labels)
+    # sum / count, the count a device tensor: the arithmetic of earlier runs, bit for bit (a Python
+    # divisor would become a multiplication by its reciprocal on CUDA).
+    count = torch.ones_like(logits[:, 0]).sum()
+    return F.binary_cross_entropy_with_logits(logits.view(-1), labels.float(), reduction="sum") / count
 
 
 def positive_scores(logits: torch.Tensor) -> torch.Tensor:
@@ -52,7 +51,6 @@ def positive_scores(logits: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: Iterable, device: torch.device, task_type: str = "classification",
              cycle_loss_weight: float = 0.0, *, compute_metrics: MetricsFn | None = compute_classification_metrics,
-             class_weights: torch.Tensor | None = None,
              autocast: Callable[[], AbstractContextManager] = nullcontext,
              check_logits: Callable[[Any, dict, torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """Graph-weighted mean ``total_loss``, ``task_loss``, ``cycle_loss`` over ``loader``, the
@@ -74,7 +72,7 @@ def evaluate(model: torch.nn.Module, loader: Iterable, device: torch.device, tas
         logits = (check_logits(output, inputs, labels) if check_logits else output["logits"]).float()
         cycle = output.get("cycle_loss")
         cycle = torch.zeros((), device=logits.device) if cycle is None else cycle.float()
-        task = task_loss(logits, labels, task_type, class_weights)
+        task = task_loss(logits, labels)
         batch_graphs = labels.size(0)
         loss_sums += torch.stack([task + cycle_loss_weight * cycle, task, cycle]) * batch_graphs
         for key in RECON_KEYS:
@@ -110,9 +108,7 @@ def load_trained(run_dir: str | os.PathLike, checkpoint: str = BEST) -> tuple[di
     """A run's configuration and its model at ``checkpoint``'s weights (falling back to
     ``latest.pt``), on the best device here."""
     run_dir = Path(run_dir)
-    path = run_dir / checkpoint
-    if not path.exists():
-        path = run_dir / LATEST
+    path = best_checkpoint(run_dir, checkpoint)
     if not path.exists():
         raise NSMError(f"{run_dir} holds no checkpoint ({BEST} or {LATEST}); is it a run directory?")
     state = load_checkpoint(path)

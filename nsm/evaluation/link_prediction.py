@@ -30,12 +30,15 @@ from torch_geometric.data import Batch
 from tqdm.auto import tqdm
 
 from nsm.config import KGE_MODELS, RANKING_NEGATIVES, RANKINGS
-from nsm.data.kg import MAX_SUBGRAPH_ENTITIES, SPLIT_FILES, FileGraph, KGFiles, QueryGraph, read_kg_dir
+from nsm.data.domains.kg.query_graph import QueryGraph
+from nsm.data.domains.kg.subgraph import MAX_SUBGRAPH_ENTITIES
+from nsm.data.domains.kg.tsv import SPLIT_FILES, FileGraph, KGFiles, read_kg_dir
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import load_trained, positive_scores
 from nsm.evaluation.metrics import compute_classification_metrics
 from nsm.evaluation.ranking import CandidatePool, Fact, Scorer, random_negatives, rank_queries
+from nsm.rundir import BEST
 from nsm.training.batches import unpack_batch
 
 
@@ -162,7 +165,7 @@ def kg_metrics(config: dict[str, Any], model: torch.nn.Module, files: KGFiles, s
 
 
 def evaluate_kg_dir(run_dir: str | os.PathLike, kg_dir: str | os.PathLike | None = None, split: str = "test",
-                    ranking: str = "sampled", negatives: int = RANKING_NEGATIVES, checkpoint: str = "best.pt",
+                    ranking: str = "sampled", negatives: int = RANKING_NEGATIVES, checkpoint: str = BEST,
                     max_queries: int | None = None) -> dict[str, Any]:
     """Evaluate run ``run_dir`` on the queries of ``split`` of ``kg_dir`` (default: the run's own
     ``--kg-dir``)."""

@@ -8,8 +8,6 @@ How predictions are read, for ``task_type`` ``'classification'`` or ``'link_pred
 
 * ``[B, C]`` with ``C >= 2``: logits of ``C`` classes; prediction = argmax, probabilities = softmax.
 * ``[B, 1]`` or ``[B]``: one logit of class 1; probability = sigmoid, prediction = probability > 0.5.
-
-For ``'regression'`` predictions are ``[B]`` or ``[B, 1]`` values compared with float targets.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import math
 
 import torch
 
-TASK_TYPES = ("classification", "link_prediction", "regression")
+from nsm.models.inputs import TASK_TYPES
 
 # A classifier has collapsed when it almost ignores a class (recall below this) ...
 COLLAPSE_MIN_RECALL = 0.10
@@ -46,8 +44,6 @@ def compute_classification_metrics(
     A value that is undefined for this split (a class with no examples, AUROC with one class
     present) is ``nan`` and is left out of the means.
 
-    Regression: ``mse`` and ``mae``.
-
     Raises:
         ValueError: unknown ``task_type``, unsupported shapes, lengths that differ, no examples,
             or labels that are not class ids.
@@ -62,12 +58,6 @@ def compute_classification_metrics(
         raise ValueError(f"preds has {preds.size(0)} rows but labels has {labels.size(0)}")
     if labels.numel() == 0:
         raise ValueError("cannot compute metrics over zero examples")
-
-    if task_type == "regression":
-        if preds.dim() == 2 and preds.size(1) != 1:
-            raise ValueError(f"regression preds must be [B] or [B, 1], got shape {list(preds.shape)}")
-        error = preds.view(-1) - labels.float()
-        return {"mse": error.square().mean().item(), "mae": error.abs().mean().item()}
 
     if preds.dim() == 2 and preds.size(1) >= 2:
         probs = preds.softmax(dim=1)

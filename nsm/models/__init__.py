@@ -13,17 +13,15 @@ from typing import Any
 
 from torch import nn
 
+from nsm.config import GRAPH_MODELS
 from nsm.errors import NSMError
 from nsm.models.baselines import BagOfTypesMLP
 from nsm.models.confidence.temperature import TemperatureScheduler
 from nsm.models.flat_rgcn import FlatRGCN
 from nsm.models.hierarchical import NSMModel, SymmetricHierarchicalLayer
 
-MODEL_NAMES = ("nsm", "flat-rgcn", "bag-mlp")
-
-
 def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """The model ``name`` (one of :data:`MODEL_NAMES`) from ``NSMModel``'s constructor arguments.
+    """The model ``name`` (one of :data:`nsm.config.GRAPH_MODELS`) from ``NSMModel``'s constructor arguments.
 
     The baselines take the arguments they have and ignore the others (the hierarchy's, and for
     the bag-of-types MLP the convolutions'); the flat R-GCN gets ``num_levels`` convolutions.
@@ -40,8 +38,8 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         return FlatRGCN(**flat_args, num_layers=kwargs.get("num_levels", 3))
     if name == "bag-mlp":
         return BagOfTypesMLP(**{k: v for k, v in kwargs.items() if k in ("node_features", "num_relations", "num_classes")})
-    raise NSMError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    raise NSMError(f"unknown model {name!r}; choose one of {', '.join(GRAPH_MODELS)}")
 
 
-__all__ = ["MODEL_NAMES", "BagOfTypesMLP", "FlatRGCN", "NSMModel", "SymmetricHierarchicalLayer",
+__all__ = ["BagOfTypesMLP", "FlatRGCN", "NSMModel", "SymmetricHierarchicalLayer",
            "TemperatureScheduler", "build_model"]

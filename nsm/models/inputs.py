@@ -22,7 +22,8 @@ from torch import Tensor
 
 from nsm.errors import NSMError
 
-TASK_TYPES = ("classification", "link_prediction", "regression")
+# The task types, listed here only: both classify graphs (link prediction: the subgraph around a query triple).
+TASK_TYPES = ("classification", "link_prediction")
 
 
 def check_model_settings(task_type: str = "classification", dropout: float = 0.0, **sizes: int) -> None:

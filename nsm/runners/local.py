@@ -4,7 +4,7 @@ Each domain trains in its own Python process (``python -m nsm.runners.worker``),
 any kind — an exception, a NaN, even a hard crash of the interpreter — stays in that process: the
 other domains go on, every domain's results and checkpoints stay on disk, and the summary says
 what happened to each. With more jobs than cores the longest jobs start first (by
-:data:`~nsm.config.RELATIVE_COST_PER_SAMPLE`), so the short ones fill the gaps at the end.
+:attr:`~nsm.data.domain.Domain.cost_per_sample`), so the short ones fill the gaps at the end.
 
 What each worker says (:mod:`nsm.runners.messages`) is kept in ``<run_dir>/train.log``: one line
 per epoch, the first batch's shapes, warnings and errors. On a terminal each domain has one live
@@ -26,10 +26,9 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from nsm.atomic import write_json
-from nsm.config import RELATIVE_COST_PER_SAMPLE
-from nsm.data import DATASET_SIZE_ARGUMENT
-from nsm.rundir import FAILED_ATTEMPT, RESULTS, TRAIN_LOG, read_json_file
+from nsm.config import updated
+from nsm.data.domains import get_domain
+from nsm.rundir import FAILED_ATTEMPT, TRAIN_LOG, read_failed_attempt, read_results, write_summary
 from nsm.runners.messages import parse_line
 from nsm.training.progress import ProgressBar
 
@@ -43,8 +42,7 @@ def parallel_plan(num_jobs: int, cores: int | None = None) -> tuple[int, int]:
 
 def expected_cost(config: dict[str, Any]) -> float:
     """A job's training work in arbitrary units, to start the longest first (LPT scheduling)."""
-    domain = config["domain"]
-    return RELATIVE_COST_PER_SAMPLE[domain] * config["data"].get(DATASET_SIZE_ARGUMENT[domain], 1) * config["epochs"]
+    return get_domain(config["domain"]).cost_per_sample * config["data"]["num_samples"] * config["epochs"]
 
 
 class _Relay(threading.Thread):
@@ -91,20 +89,20 @@ def _outcome(domain: str, config: dict[str, Any], returncode: int, failure_befor
     """What this attempt did: its results, or its failure beside the results an earlier success left.
     ``failure_before`` is the version of failed-attempt.json before the attempt (an older failure's)."""
     run_dir = Path(config["run_dir"])
-    results = read_json_file(run_dir / RESULTS)
-    if returncode == 0 and isinstance(results, dict) and results.get("status") == "success":
+    results = read_results(run_dir, strict=False)  # never fails over the job's files
+    if returncode == 0 and results is not None and results.get("status") == "success":
         return results
-    failure = read_json_file(run_dir / FAILED_ATTEMPT)
-    if not (isinstance(failure, dict) and _file_version(run_dir / FAILED_ATTEMPT) != failure_before):
+    failure = read_failed_attempt(run_dir, strict=False)
+    if not (failure is not None and _file_version(run_dir / FAILED_ATTEMPT) != failure_before):
         # No record of its own: it was refused (e.g. the directory was busy) or died (killed, out of memory).
         failure = {"domain": domain, "status": "failed", "config": config,
                    "error": last_error or f"worker exited with code {returncode} without writing {FAILED_ATTEMPT}"}
-    return dict(failure, finished_run=results) if isinstance(results, dict) else failure
+    return dict(failure, finished_run=results) if results is not None else failure
 
 
-def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_processes: int | None = None,
+def run_domains(configs: dict[str, dict[str, Any]], root: Path, max_processes: int | None = None,
                 log: Callable[[str], None] | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Run every config (keyed by domain), write ``summary_path`` and return the summary.
+    """Run every config (keyed by domain), write ``root/summary.json`` and return the summary.
 
     ``progress`` draws a bar per domain on stdout (default: when stdout is a terminal); ``log``
     receives the console lines (default: printed, above the bars).
@@ -130,7 +128,7 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
         while pending or running:
             while pending and len(running) < processes:
                 domain, config = pending.pop(0)
-                config = dict(config, num_threads=threads)
+                config = updated(config, num_threads=threads)
                 run_dir = Path(config["run_dir"])
                 try:  # for train.log; the worker reports a directory it cannot use, as its failure
                     run_dir.mkdir(parents=True, exist_ok=True)
@@ -164,5 +162,5 @@ def run_domains(configs: dict[str, dict[str, Any]], summary_path: Path, max_proc
     for bar in bars.values():  # all at the end, in order: tqdm redraws open bars below each printed line
         bar.close()
     ordered = {domain: summary[domain] for domain in configs}
-    write_json(summary_path, ordered)
+    write_summary(root, ordered)
     return ordered

@@ -9,8 +9,6 @@ import json
 import logging
 import sys
 
-import torch
-
 from nsm.errors import NSMError
 from nsm.job import run_job
 from nsm.runners.messages import log_line, progress_line
@@ -30,7 +28,6 @@ def main() -> int:
     config = json.load(sys.stdin)
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[MessageHandler()])
     logging.captureWarnings(True)
-    torch.set_num_threads(config["num_threads"])
     try:
         run_job(config, progress=lambda event: send(progress_line(event)))
     except NSMError as exc:

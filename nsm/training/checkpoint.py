@@ -29,11 +29,8 @@ import torch
 
 from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
 from nsm.errors import NSMError
+from nsm.rundir import LATEST, PREVIOUS
 
-LATEST = "latest.pt"
-PREVIOUS = "previous.pt"
-BEST = "best.pt"
-ERROR = "error.pt"
 FORMAT = "nsm-checkpoint/1"
 REQUIRED_KEYS = ("epoch", "model_state_dict")
 _PLAIN_TYPES = (str, int, float, bool, type(None), torch.dtype, torch.device)

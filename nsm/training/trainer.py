@@ -5,11 +5,15 @@ Per step, for a batch of ``B`` graphs::
     out = model(x, edge_index, edge_type, edge_attr, batch[, head_index, tail_index, query_relation])
     loss = task_loss(out['logits'] [B, C], labels [B]) + cycle_loss_weight · out.get('cycle_loss', 0)
 
-with ``task_loss`` the (optionally class-weighted) cross-entropy for ``[B, C ≥ 2]`` logits, binary
-cross-entropy for ``[B, 1]`` logits, and MSE for regression. Gradients are clipped to
-``gradient_clip`` (global L2 norm). Per epoch: the model's ``temperature`` is set from the
-temperature scheduler, the training split is run once, the validation split is evaluated, the LR and
-temperature schedulers step, and checkpoints are written (see :mod:`nsm.training.checkpoint`).
+with ``task_loss`` the cross-entropy for ``[B, C ≥ 2]`` logits and the binary cross-entropy for
+``[B, 1]`` logits (both means over the batch's graphs). Gradients are clipped to ``gradient_clip``
+(global L2 norm). Per epoch (:meth:`NSMTrainer.train`): the model's ``temperature`` is set from the
+temperature scheduler, the training split is run once (:meth:`NSMTrainer.train_epoch`), the
+validation split is evaluated, the LR and temperature schedulers each ``step()`` once, the
+validation ``select_best_by`` value updates the best epoch and early stopping's patience, and
+checkpoints are written (see :mod:`nsm.training.checkpoint`): ``best.pt`` when the epoch is the
+best so far, ``latest.pt`` (its predecessor kept as ``previous.pt``) every ``checkpoint_every``
+epochs, at the last epoch and when early stopping ends the run.
 
 Exact resume: a run killed at any moment and started again with the same command (model, optimizer
 and loaders built the same way, then :meth:`NSMTrainer.resume`, then :meth:`NSMTrainer.train`)
@@ -27,7 +31,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -37,18 +41,18 @@ from torch import nn
 
 from nsm.errors import NSMError
 from nsm.faults import fault_point
+from nsm.models.inputs import TASK_TYPES
 from nsm.training.batches import unpack_batch
+from nsm.evaluation.evaluator import MetricsFn, evaluate, task_loss
+from nsm.evaluation.metrics import compute_classification_metrics
+from nsm.rundir import BEST, ERROR, LATEST, PREVIOUS, TENSORBOARD
 from nsm.training.checkpoint import (
-    BEST, ERROR, FORMAT, LATEST, PREVIOUS, capture_rng_state, load_checkpoint,
-    load_latest, mismatch, restore_rng_state, save_checkpoint,
+    FORMAT, capture_rng_state, load_checkpoint, load_latest, mismatch, restore_rng_state, save_checkpoint,
 )
 from nsm.training.gpu import GPUMonitor, enable_tf32
-from nsm.evaluation.evaluator import MetricsFn, evaluate, task_loss
-from nsm.evaluation.metrics import TASK_TYPES, compute_classification_metrics
 from nsm.training.progress import STEP_EVENT_INTERVAL_S, ProgressBar, ProgressFn
 
 logger = logging.getLogger(__name__)
-
 
 
 class NSMTrainer:
@@ -58,8 +62,8 @@ class NSMTrainer:
         model: the network; its ``num_classes`` (if any) fixes the expected logits width and its
             float attribute ``temperature`` (if any) is set from ``temp_scheduler`` each epoch.
         optimizer: over ``model``'s parameters.
-        device: where training runs; TF32 matmuls and AMP (bf16 where supported, else fp16 with
-            loss scaling) are enabled on CUDA.
+        device: where training runs; on CUDA, TF32 matmuls and autocast (bf16 where supported,
+            else fp16 with loss scaling) are on.
         cycle_loss_weight: λ in ``task_loss + λ · cycle_loss``.
         gradient_clip: max global gradient norm; ``None`` or 0 disables clipping.
         temp_scheduler: ``get_temperature()`` read at each epoch's start, ``step()`` at its end.
@@ -67,19 +71,22 @@ class NSMTrainer:
             ``None`` writes nothing.
         log_interval: steps between progress log lines when there is no ``progress`` (each costs
             one host sync).
-        use_wandb, use_tensorboard: log each epoch's numbers there too (imported only if asked).
-        lr_scheduler: a ``torch.optim.lr_scheduler`` stepped once per epoch
-            (``ReduceLROnPlateau`` with the validation loss).
-        class_weights: ``[C]`` weight of each class in the task loss.
+        use_wandb: the seed's switch; only ``False`` is supported (``True`` raises
+            :class:`~nsm.errors.NSMError`).
+        use_tensorboard: also write each epoch's numbers as TensorBoard scalars, to
+            ``checkpoint_dir/tensorboard`` (imported only if asked).
+        lr_scheduler: stepped once per epoch, after validation, with ``step()`` and no
+            arguments (a ``torch.optim.lr_scheduler`` such as ``StepLR`` or ``SequentialLR``;
+            not ``ReduceLROnPlateau``, whose ``step`` needs the metric).
         checkpoint_every: epochs between ``latest.pt`` writes; the final epoch is always written.
         run_config: JSON-able description of the run, stored in every checkpoint.
-        use_amp: autocast on CUDA; default on for CUDA, off otherwise.
         progress: where progress events go (:mod:`nsm.training.progress`): ``True`` for one tqdm
             bar over the run, ``False`` for none (log lines every ``log_interval`` steps instead),
             or a callable taking each event; default a bar when stderr is a terminal.
-        tensorboard_dir: default ``checkpoint_dir/tensorboard``.
         select_best_by: the validation metric that picks ``best.pt`` and counts early stopping's
             patience: lower is better for a ``*loss``, higher for any other (``auroc``, ...).
+        on_checkpoint: called with the epoch each time the end of an epoch has been written to
+            ``latest.pt``, after :meth:`_on_epoch_end` (the Modal app commits its volume then).
     """
 
     def __init__(
@@ -96,19 +103,23 @@ class NSMTrainer:
         use_tensorboard: bool = False,
         *,
         lr_scheduler: Any | None = None,
-        class_weights: Sequence[float] | torch.Tensor | None = None,
         checkpoint_every: int = 1,
         run_config: Mapping[str, Any] | None = None,
-        use_amp: bool | None = None,
         progress: bool | ProgressFn | None = None,
-        tensorboard_dir: str | os.PathLike | None = None,
         select_best_by: str = "total_loss",
+        on_checkpoint: Callable[[int], None] | None = None,
     ):
+        _require(not use_wandb, "use_wandb=True is not supported: NSM logs to TensorBoard (use_tensorboard=True) "
+                                "and history.json")
         _require(cycle_loss_weight >= 0, f"cycle_loss_weight must be >= 0, got {cycle_loss_weight}")
         _require(gradient_clip is None or gradient_clip >= 0,
                  f"gradient_clip must be >= 0 or None, got {gradient_clip}")
         for name, value in (("log_interval", log_interval), ("checkpoint_every", checkpoint_every)):
             _require(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+        _require(not isinstance(lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau),
+                 "lr_scheduler must step without arguments once per epoch; ReduceLROnPlateau is not supported")
+        _require(checkpoint_dir is not None or not use_tensorboard,
+                 "use_tensorboard needs checkpoint_dir (the scalars go to checkpoint_dir/tensorboard)")
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.optimizer = optimizer
@@ -130,20 +141,13 @@ class NSMTrainer:
         if isinstance(progress, bool):
             progress = ProgressBar() if progress else None
         self.progress: ProgressFn | None = progress
+        self.on_checkpoint = on_checkpoint
         self.num_classes: int | None = getattr(model, "num_classes", None)
-        self.class_weights = None
-        if class_weights is not None:
-            self.class_weights = torch.as_tensor(class_weights, dtype=torch.float, device=self.device)
-            _require(self.class_weights.dim() == 1 and self.num_classes in (None, len(self.class_weights)),
-                     f"class_weights must be a list of {self.num_classes} numbers, got shape "
-                     f"{list(self.class_weights.shape)}")
 
-        on_cuda = self.device.type == "cuda"
-        self.use_amp = on_cuda if use_amp is None else use_amp
-        _require(on_cuda or not self.use_amp, f"use_amp needs a CUDA device, got {self.device}")
-        if on_cuda:
+        self.use_amp = self.device.type == "cuda"  # autocast, on CUDA only
+        if self.use_amp:
             enable_tf32()
-        self.amp_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         # fp16 needs loss scaling to keep small gradients from flushing to zero; bf16 does not.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
 
@@ -161,14 +165,11 @@ class NSMTrainer:
         self._pending_rng_state: dict[str, Any] | None = None
         self._shapes_logged = False
 
-        self._wandb = _import_wandb(run_config) if use_wandb else None
         self._tensorboard = None
         if use_tensorboard:
-            log_dir = tensorboard_dir or (self.checkpoint_dir / "tensorboard" if self.checkpoint_dir else None)
-            _require(log_dir is not None, "use_tensorboard needs tensorboard_dir or checkpoint_dir")
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tensorboard = SummaryWriter(log_dir=str(log_dir))
+            self._tensorboard = SummaryWriter(log_dir=str(self.checkpoint_dir / TENSORBOARD))
 
     # --- training --------------------------------------------------------------------------------
     def train(
@@ -186,17 +187,19 @@ class NSMTrainer:
 
         ``start_epoch`` defaults to where :meth:`resume` left off (0 for a fresh trainer).
         Training stops early after ``early_stopping_patience`` epochs without a better validation
-        ``select_best_by``. ``best.pt`` is written whenever it improves; with
-        ``save_best_only=False`` every epoch is also kept as ``epoch_NNNN.pt``.
+        ``select_best_by``. ``best.pt`` is written whenever it improves. ``save_best_only`` is the
+        seed's switch; only ``True`` is supported (no file per epoch is kept).
 
         Returns:
             ``{'train': [...], 'val': [...]}``, one dict per epoch run so far (resumed epochs
-            included); see :meth:`_train_epoch` and :meth:`evaluate` for their keys.
+            included); see :meth:`train_epoch` and :meth:`evaluate` for their keys.
 
         Raises:
             FloatingPointError: a non-finite loss, naming the epoch and step; ``error.pt`` holds
                 the state just before it (as for any other exception during training).
         """
+        _require(save_best_only, "save_best_only=False is not supported: the trainer keeps only best.pt and "
+                                 "latest.pt (with previous.pt), not a checkpoint per epoch")
         _require(task_type in TASK_TYPES, f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
         _require(isinstance(epochs, int) and epochs > 0, f"epochs must be a positive integer, got {epochs!r}")
         start_epoch = self.start_epoch if start_epoch is None else start_epoch
@@ -213,41 +216,16 @@ class NSMTrainer:
             for epoch in range(start_epoch, epochs):
                 self.current_epoch = epoch
                 with GPUMonitor(self.device) as gpu:  # utilisation and peak memory; nothing off CUDA
-                    train_metrics = self._train_epoch(train_loader, epoch, task_type)
+                    train_metrics = self.train_epoch(train_loader, epoch, task_type)
                 train_metrics.update(gpu.metrics())
-                val_metrics = self.evaluate(val_loader, task_type, compute_metrics)
-                if not math.isfinite(val_metrics["total_loss"]):
-                    raise FloatingPointError(f"validation loss is {val_metrics['total_loss']} after epoch {epoch}")
-                val_metrics["epoch"] = epoch
-
-                if isinstance(self.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    self.lr_scheduler.step(val_metrics["total_loss"])
-                elif self.lr_scheduler is not None:
-                    self.lr_scheduler.step()
-                if self.temp_scheduler is not None:
-                    self.temp_scheduler.step()
-                score = val_metrics[self.select_best_by]
-                improved = score < self.best_val_score if self._lower_is_better else score > self.best_val_score
-                if improved:
-                    self.best_val_score, self.best_val_loss = score, val_metrics["total_loss"]
-                    self.best_epoch = epoch
-                    self.epochs_without_improvement = 0
-                else:
-                    self.epochs_without_improvement += 1
-                self.history["train"].append(train_metrics)
-                self.history["val"].append(val_metrics)
-
+                val_metrics = self._validate(val_loader, epoch, task_type, compute_metrics)
+                self._step_schedulers()
+                improved = self._record(epoch, train_metrics, val_metrics)
                 stopping = self._patience_exhausted(early_stopping_patience)
-                if self.checkpoint_dir is not None:
-                    state = self.state_dict(epoch, loader_generator)
-                    if improved:
-                        save_checkpoint(state, self.checkpoint_dir / BEST)
-                    if not save_best_only:
-                        save_checkpoint(state, self.checkpoint_dir / f"epoch_{epoch:04d}.pt")
-                    if stopping or epoch == epochs - 1 or (epoch + 1) % self.checkpoint_every == 0:
-                        save_checkpoint(state, self.checkpoint_dir / LATEST, previous=self.checkpoint_dir / PREVIOUS)
-                        self.latest_epoch = epoch
+                self._write_checkpoints(epoch, improved, stopping, loader_generator)
                 self._on_epoch_end(epoch, train_metrics, val_metrics)
+                if self.on_checkpoint is not None and self.latest_epoch == epoch:
+                    self.on_checkpoint(epoch)
                 if stopping:
                     logger.info("early stopping after epoch %d/%d: no better validation %s for %d epochs "
                                 "(best %.4f at epoch %d)", epoch + 1, epochs, self.select_best_by,
@@ -262,10 +240,11 @@ class NSMTrainer:
         self.start_epoch = self.current_epoch + 1
         return self.history
 
-    def _train_epoch(self, loader: Iterable, epoch: int, task_type: str) -> dict[str, Any]:
-        """One pass over ``loader``. Returns graph-weighted mean ``total_loss``, ``task_loss``,
-        ``cycle_loss`` (and ``grad_norm`` before clipping, when clipping), plus ``lr``,
-        ``temperature`` (with a scheduler), ``epoch``, ``time_s`` and ``graphs_per_s``."""
+    def train_epoch(self, loader: Iterable, epoch: int, task_type: str) -> dict[str, Any]:
+        """One optimisation pass over ``loader`` as epoch ``epoch`` (both ``task_type`` s train
+        alike). Returns graph-weighted mean ``total_loss``, ``task_loss``, ``cycle_loss`` (and
+        ``grad_norm`` before clipping, when clipping), plus ``lr``, ``temperature`` (with a
+        scheduler), ``epoch``, ``time_s`` and ``graphs_per_s``."""
         self.model.train()
         temperature = None
         if self.temp_scheduler is not None:
@@ -283,7 +262,7 @@ class NSMTrainer:
             inputs, labels = unpack_batch(batch, self.device)
             with self._autocast():
                 output = self.model(**inputs)
-            task_loss, cycle_loss = self._losses(output, inputs, labels, task_type)
+            task_loss, cycle_loss = self._losses(output, inputs, labels)
             loss = task_loss + self.cycle_loss_weight * cycle_loss
             # One sync per step buys stopping before a NaN/inf reaches the weights.
             if not torch.isfinite(loss):
@@ -328,25 +307,12 @@ class NSMTrainer:
         metrics.update(epoch=epoch, time_s=elapsed, graphs_per_s=num_graphs / elapsed)
         return metrics
 
-    def evaluate(
-        self,
-        loader: Iterable,
-        task_type: str = "classification",
-        compute_metrics: MetricsFn | None = compute_classification_metrics,
-    ) -> dict[str, Any]:
-        """:func:`nsm.evaluation.evaluate` of the model over ``loader``, with this trainer's device,
-        loss weights, autocast and logits check."""
-        return evaluate(self.model, loader, self.device, task_type, self.cycle_loss_weight,
-                        compute_metrics=compute_metrics, class_weights=self.class_weights,
-                        autocast=self._autocast, check_logits=self._checked_logits)
-
-    def _losses(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor,
-                task_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _losses(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(task_loss, cycle_loss)`` as float32 scalars, after checking the logits' shape."""
         logits = self._checked_logits(output, inputs, labels)
         cycle_loss = output.get("cycle_loss")
         cycle_loss = torch.zeros((), device=logits.device) if cycle_loss is None else cycle_loss.float()
-        return task_loss(logits, labels, task_type, self.class_weights), cycle_loss
+        return task_loss(logits, labels), cycle_loss
 
     def _checked_logits(self, output: Any, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, Mapping) or "logits" not in output:
@@ -368,12 +334,67 @@ class NSMTrainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.use_amp else nullcontext()
 
+    def evaluate(
+        self,
+        loader: Iterable,
+        task_type: str = "classification",
+        compute_metrics: MetricsFn | None = compute_classification_metrics,
+    ) -> dict[str, Any]:
+        """:func:`nsm.evaluation.evaluate` of the model over ``loader``, with this trainer's device,
+        loss weight, autocast and logits check."""
+        return evaluate(self.model, loader, self.device, task_type, self.cycle_loss_weight,
+                        compute_metrics=compute_metrics, autocast=self._autocast, check_logits=self._checked_logits)
+
+    def _validate(self, loader: Iterable, epoch: int, task_type: str,
+                  compute_metrics: MetricsFn | None) -> dict[str, Any]:
+        """:meth:`evaluate` after ``epoch``, which must end with a finite loss; ``epoch`` added."""
+        metrics = self.evaluate(loader, task_type, compute_metrics)
+        if not math.isfinite(metrics["total_loss"]):
+            raise FloatingPointError(f"validation loss is {metrics['total_loss']} after epoch {epoch}")
+        metrics["epoch"] = epoch
+        return metrics
+
+    def _step_schedulers(self) -> None:
+        """The end of an epoch for the LR and temperature schedulers: one ``step()`` each."""
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        if self.temp_scheduler is not None:
+            self.temp_scheduler.step()
+
+    def _record(self, epoch: int, train_metrics: dict[str, Any], val_metrics: dict[str, Any]) -> bool:
+        """Add the epoch to the history and update the best epoch and the patience counter from its
+        validation ``select_best_by``; return whether it is the best so far."""
+        score = val_metrics[self.select_best_by]
+        improved = score < self.best_val_score if self._lower_is_better else score > self.best_val_score
+        if improved:
+            self.best_val_score, self.best_val_loss = score, val_metrics["total_loss"]
+            self.best_epoch = epoch
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+        self.history["train"].append(train_metrics)
+        self.history["val"].append(val_metrics)
+        return improved
+
     @property
     def _lower_is_better(self) -> bool:
         return self.select_best_by.endswith("loss")
 
     def _patience_exhausted(self, patience: int | None) -> bool:
         return bool(patience) and self.epochs_without_improvement >= patience
+
+    def _write_checkpoints(self, epoch: int, improved: bool, stopping: bool,
+                           loader_generator: torch.Generator | None) -> None:
+        """``best.pt`` if the epoch ``improved``; ``latest.pt`` every ``checkpoint_every`` epochs, at
+        the last epoch and when ``stopping`` early. Nothing without a ``checkpoint_dir``."""
+        if self.checkpoint_dir is None:
+            return
+        state = self.state_dict(epoch, loader_generator)
+        if improved:
+            save_checkpoint(state, self.checkpoint_dir / BEST)
+        if stopping or epoch == self.epochs - 1 or (epoch + 1) % self.checkpoint_every == 0:
+            save_checkpoint(state, self.checkpoint_dir / LATEST, previous=self.checkpoint_dir / PREVIOUS)
+            self.latest_epoch = epoch
 
     def _on_epoch_end(self, epoch: int, train_metrics: dict[str, Any], val_metrics: dict[str, Any]) -> None:
         """Called at the end of each epoch, once its checkpoints are on disk (a hook may e.g.
@@ -392,13 +413,11 @@ class NSMTrainer:
             if accuracy is not None:
                 event["val_accuracy"] = accuracy
             self.progress(event)
-        scalars = {f"{split}/{key}": value for split, metrics in (("train", train_metrics), ("val", val_metrics))
-                   for key, value in metrics.items() if isinstance(value, (int, float)) and key != "epoch"}
-        if self._wandb is not None:
-            self._wandb.log(scalars, step=epoch)
         if self._tensorboard is not None:
-            for key, value in scalars.items():
-                self._tensorboard.add_scalar(key, value, epoch)
+            for split, metrics in (("train", train_metrics), ("val", val_metrics)):
+                for key, value in metrics.items():
+                    if isinstance(value, (int, float)) and key != "epoch":
+                        self._tensorboard.add_scalar(f"{split}/{key}", value, epoch)
             self._tensorboard.flush()
 
     # --- checkpoints -----------------------------------------------------------------------------
@@ -520,12 +539,3 @@ def _length(loader: Iterable) -> int | None:
 def _shapes(inputs: Mapping[str, torch.Tensor | None]) -> str:
     return ", ".join(f"{key} {list(value.shape)}" for key, value in inputs.items() if value is not None)
 
-
-def _import_wandb(run_config: Mapping[str, Any] | None):
-    try:
-        import wandb
-    except ImportError:
-        raise NSMError("use_wandb=True needs the wandb package: pip install wandb") from None
-    if wandb.run is None:
-        wandb.init(project="nsm", config=dict(run_config or {}))
-    return wandb

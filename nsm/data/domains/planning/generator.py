@@ -57,29 +57,13 @@ from dataclasses import dataclass, replace
 
 from nsm.data.base import SPLITS, split_sizes
 from nsm.data.graph import Sample
-from nsm.data.triples import DomainSchema, SemanticTriple
+from nsm.data.triples import SemanticTriple
 
 TABLE = "table"
 MIN_BLOCKS, MAX_BLOCKS = 3, 5
 MIN_STEPS, MAX_STEPS = 2, 8
 MAX_GOAL_FACTS = 3
 CORRUPTION_KINDS = ("swap", "delete", "duplicate", "change")
-
-PLANNING_SCHEMA = DomainSchema(
-    name="planning",
-    relations=(
-        "moves", "from", "to", "next", "before", "initially",          # L1
-        "fact_block", "fact_support", "requires", "adds", "deletes",  # L2
-        "subgoal_of",                                                  # L3
-    ),
-    node_types={
-        "block": 1, "table": 1, "step": 1, "initial_state": 1,
-        "on_fact": 2, "clear_fact": 2,
-        "goal": 3,
-    },
-    num_relations=16,
-    extra_features=("plan_position",),  # steps only: i / MAX_STEPS for the i-th step
-)
 
 # A ground fact: ("on", block, support) or ("clear", block).
 Fact = tuple[str, ...]
@@ -379,15 +363,15 @@ def sample_to_problem(sample: Sample) -> Problem:
 
 # --- splits --------------------------------------------------------------------------------------
 
-def generate_splits(num_problems: int, seed: int) -> dict[str, list[Sample]]:
-    """``num_problems`` samples over the splits of :func:`split_sizes`, each split half valid
+def generate_splits(num_samples: int, seed: int) -> dict[str, list[Sample]]:
+    """``num_samples`` samples over the splits of :func:`split_sizes`, each split half valid
     plans and half their corruptions (a pair never straddles splits), no problem twice."""
     rng = random.Random(seed)
     seen: set[Problem] = set()
     splits: dict[str, list[Sample]] = {}
     for split in SPLITS:
         samples = []
-        while len(samples) < split_sizes(num_problems)[split]:
+        while len(samples) < split_sizes(num_samples)[split]:
             pair = random_pair(rng)
             if seen.isdisjoint(pair):
                 seen.update(pair)

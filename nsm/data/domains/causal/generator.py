@@ -48,21 +48,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from nsm.data.graph import Sample
-from nsm.data.triples import DomainSchema, SemanticTriple
-
-CAUSAL_SCHEMA = DomainSchema(
-    name="causal",
-    relations=(
-        "has_risk_factor", "has_condition", "base_rate", "co_occurs_with", "occurs_without",
-        "prompts", "discourages", "activates", "inhibits", "increases", "reduces",
-        "reverses", "blocks", "asks_about", "concerns",
-    ),
-    node_types={
-        "patient": 1, "treatment": 1, "symptom": 1, "risk_factor": 1, "condition": 1,
-        "mechanism": 2, "treatment_question": 3,
-    },
-    num_relations=20,
-)
+from nsm.data.domains.causal.schema import CAUSAL_SCHEMA
+from nsm.data.triples import SemanticTriple
 
 # The relation naming a signed effect, by the node type of its target: (positive, negative).
 EFFECT_RELATIONS = {

@@ -1,6 +1,6 @@
 """Write synthetic knowledge graphs as TSV files that any link-prediction code can read.
 
-``export_synthetic_kg(directory)`` writes two synthetic worlds (see :mod:`nsm.data.kg`) in the
+``export_synthetic_kg(directory)`` writes two synthetic worlds (see :mod:`nsm.data.domains.kg`) in the
 FB15k-237 / WN18RR layout: ``train.txt``, ``valid.txt`` and ``test.txt``, one
 ``head<TAB>relation<TAB>tail`` triple per line, UTF-8, sorted. The first world goes to
 ``directory``, the second to ``directory_ind``: GraIL's inductive pair, where a model trains on X
@@ -19,9 +19,10 @@ import random
 from pathlib import Path
 
 from nsm.atomic import atomic_write, sweep_temp_files
-from nsm.data.kg import (
-    MIN_WORLD_ENTITIES, QUERY_RELATIONS, SPLIT_FILES, Fact, World, generate_world, restatements, world_queries,
-)
+from nsm.data.domains.kg.rules import Fact, restatements
+from nsm.data.domains.kg.schema import QUERY_RELATIONS
+from nsm.data.domains.kg.tsv import SPLIT_FILES
+from nsm.data.domains.kg.world import MIN_WORLD_ENTITIES, World, generate_world, world_queries
 from nsm.errors import NSMError
 
 QUERY_SHARE = 0.2  # of a world's query-relation facts, by default (world_queries takes at most half)

@@ -57,7 +57,7 @@ def bag_of_types_accuracy(train_dataset, test_dataset, epochs: int = 300, seed: 
 
 def query_distance(data, schema) -> float:
     """The query tail's ``dist_to_head`` feature: its distance from the head inside the subgraph
-    over ``hops + 1``, 1 when the ends do not meet (see :mod:`nsm.data.kg`)."""
+    over ``hops + 1``, 1 when the ends do not meet (see :mod:`nsm.data.domains.kg`)."""
     column = len(schema.node_types) + len(LEVELS) + schema.extra_features.index("dist_to_head")
     return round(float(data.x[int(data.tail_index), column]), 4)
 
@@ -84,7 +84,7 @@ def distance_baselines(train_dataset, test_dataset, graph=None, entities: int | 
                        seed: int = 0) -> dict[str, dict[str, float]]:
     """Fit ``reachability`` (do the ends meet?) and ``distance`` (how far apart are they?) on the
     training samples; their test accuracy and, given the context ``graph`` (a
-    :class:`~nsm.data.kg.FileGraph`) and its number of ``entities``, their sampled-protocol ranking
+    :class:`~nsm.data.domains.kg.tsv.FileGraph`) and its number of ``entities``, their sampled-protocol ranking
     beside chance (the candidates in random order)."""
     from nsm.evaluation.ranking import CandidatePool, chance_metrics, rank_queries
 

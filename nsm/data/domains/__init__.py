@@ -1,0 +1,43 @@
+"""The domain registry: every reasoning domain NSM trains on, each declared once.
+
+A domain is one folder, ``nsm/data/domains/<name>/``, with the same files::
+
+    __init__.py   its Domain declaration (nsm.data.domain): dataset, model shape, sizes, cost
+    schema.py     its DomainSchema: relations (the relation budget), node types and their levels
+    generator.py  its samples, and the oracle that labels each from its content
+    dataset.py    its TripleDataset: parameters, checks, cache identity
+
+(kg has more, one concern a file). Adding a domain is a new folder and one entry in
+``DOMAINS`` below (or :func:`register` for one defined elsewhere); the run configuration, the CLI,
+the local runner, the cloud jobs and the benchmarks find it here.
+"""
+
+from __future__ import annotations
+
+from nsm.data.domain import Domain
+from nsm.data.domains import causal, kg, planning
+from nsm.errors import NSMError
+
+DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (planning.DOMAIN, causal.DOMAIN, kg.DOMAIN)}
+
+
+def get_domain(name: str) -> Domain:
+    """The registered domain ``name``; NSMError naming the registered ones otherwise."""
+    if name not in DOMAINS:
+        raise NSMError(f"unknown domain {name!r}; choose one of {', '.join(DOMAINS)}")
+    return DOMAINS[name]
+
+
+def domain_questions() -> str:
+    """Each registered domain with the question its samples ask, for ``--domain``'s help."""
+    return "; ".join(f"{name}: {domain.question}" for name, domain in DOMAINS.items())
+
+
+def register(domain: Domain) -> None:
+    """Add a domain defined outside this package (the registered ones keep their names)."""
+    if domain.name in DOMAINS and DOMAINS[domain.name] is not domain:
+        raise NSMError(f"a domain named {domain.name!r} is registered already")
+    if domain.schema.name != domain.name:
+        raise NSMError(f"domain {domain.name!r} has the schema of {domain.schema.name!r}")
+    DOMAINS[domain.name] = domain
+
