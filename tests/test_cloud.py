@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 import modal
 import modal.exception
@@ -17,13 +18,14 @@ from modal.volume import FileEntry, FileEntryType
 import nsm.cloud.app as cloud_app
 import nsm.job
 from nsm.cli import main
-from nsm.cloud.jobs import cloud_run_config, point_label, sweep_points
+from nsm.cloud.cli import warn_if_reused
+from nsm.cloud.jobs import cloud_run_config, config_differences, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import REMEDIES, classify
-from nsm.cloud.plan import attempts, container_price_per_hour, gpu_choices, plan_jobs
+from nsm.cloud.plan import attempts, container_price_per_hour, gpu_choices, plan_jobs, result_wait_s
 from nsm.cloud.volume import copy_run
 from nsm.config import CLOUD, CLOUD_PROFILES, DOMAINS, PROFILES
 from nsm.errors import NSMError
-from nsm.rundir import format_summary
+from nsm.rundir import format_summary, write_summary
 from nsm.training.gpu import LOW_UTILISATION_PCT, GPUMonitor, gpu_summary
 from nsm.training.trainer import NSMTrainer
 
@@ -55,10 +57,42 @@ def test_app_defines_the_trainer_and_entry_points():
     for name in ("validate_all", "train", "train_all", "sweep"):
         assert getattr(cloud_app, name).app is cloud_app.app  # local entry points of this app
     assert isinstance(cloud_app.TrainingJob, modal.Cls)
-    # The image pins what the installed project requires (its core dependencies), read from pyproject.toml.
-    core = [req for req in importlib.metadata.requires("nsm") if "extra ==" not in req]
-    assert set(core) <= set(cloud_app.pinned_requirements())
-    assert "torch==2.13.0" in cloud_app.pinned_requirements()
+    # The image's explicit CUDA torch is the very version the project pins, so the project's install keeps it.
+    assert f"torch=={cloud_app.TORCH_VERSION}" in importlib.metadata.requires("nsm")
+    assert cloud_app.TORCH_INDEX == "https://download.pytorch.org/whl/cu" + cloud_app.TORCH_CUDA.replace(".", "")
+
+
+def test_training_jobs_retry_with_backoff_in_fresh_containers():
+    for name, profile in CLOUD_PROFILES.items():
+        options = cloud_app.function_options(name)
+        assert options["single_use_containers"] is True and options["enable_memory_snapshot"] is True
+        retries = options["retries"]
+        assert retries.max_retries == profile.retries and retries.backoff_coefficient == 2.0
+        assert retries.initial_delay.total_seconds() == CLOUD.retry_delay_s == 15
+        assert retries.max_delay.total_seconds() == 60  # modal refuses more
+        assert options["min_containers"] is None and cloud_app.function_options(name, True)["min_containers"] == 1
+    assert CLOUD.retry_delays_s(4) == [15, 30, 60, 60]
+    assert result_wait_s(CLOUD_PROFILES["dev"]) == 3 * 20 * 60 + 45 + CLOUD.startup_minutes * 60
+    assert "keep retries" not in REMEDIES["preempted"] and "by itself" in REMEDIES["preempted"]
+
+
+def test_default_run_names_are_new_and_reuse_of_a_run_is_warned(tmp_path, monkeypatch, capsys):
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert default_run_name("dev", now=now) == "dev-20260102-030405"
+    assert default_run_name("dev", sweep_domain="kg", now=now) == "dev-sweep-kg-20260102-030405"
+    assert default_run_name("dev", now=now + timedelta(seconds=1)) != default_run_name("dev", now=now)
+
+    monkeypatch.chdir(tmp_path)
+    config = cloud_run_config("planning", "dev", "r1")
+    write_summary(tmp_path / CLOUD.local_dir / "r1", {"planning": {"status": "success", "config": config,
+                                                                   "test_metrics": {}}})
+    same = dict(config, device="cuda", num_workers=3)  # where and how it runs: not another configuration
+    assert warn_if_reused("r1", {"planning": same, "kg": cloud_run_config("kg", "dev", "r1")}) == []
+    other = cloud_run_config("planning", "dev", "r1", point={"lr": 3e-4})
+    warning, = warn_if_reused("r1", {"planning": other})
+    assert "run 'r1' already holds results of planning with other settings (lr" in warning
+    assert capsys.readouterr().err.strip() == warning
+    assert config_differences(config, other) == ["lr"]
 
 
 def test_the_local_entrypoint_writes_summaries_without_importing_torch(tmp_path):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +38,28 @@ from nsm.rundir import format_summary, write_summary
 PROFILE = os.environ.get("NSM_CLOUD_PROFILE", DEFAULT_PROFILE)
 KEEP_WARM = os.environ.get("NSM_CLOUD_KEEP_WARM") == "1"
 SETTINGS = cloud_profile(PROFILE)
+# Only a path: modal reads the file when it builds the image (locally), never at import, so this
+# module imports anywhere, in a container or from a non-editable install, without pyproject.toml.
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
-
-def pinned_requirements() -> list[str]:
-    """The project's dependencies and its ``gpu`` extra, exactly as pyproject.toml pins them."""
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["gpu"]]
-
+# The CUDA build of torch, from PyTorch's wheel index for one CUDA version, never PyPI's default
+# (whose CUDA may be newer than the hosts' driver, and then every job fails at resolve_device("cuda")).
+# CUDA 12.8 needs a driver >= 570; Modal's GPU hosts run drivers of that branch or newer, and a newer
+# driver runs older CUDA. The pin matches pyproject.toml's (tests/test_cloud.py checks), so the
+# project's own install afterwards finds it satisfied and keeps this wheel.
+TORCH_VERSION = "2.13.0"
+TORCH_CUDA = "12.8"
+TORCH_INDEX = f"https://download.pytorch.org/whl/cu{TORCH_CUDA.replace('.', '')}"
 
 # The container's Python is this one's: configs, results and exceptions travel between them pickled.
-image = modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
-if modal.is_local():  # the image is built from here; inside a container pyproject.toml is not there
-    # torch==2.13.0 from PyPI on Linux x86-64 is the CUDA build: the same pin gives the GPU wheel.
-    image = image.pip_install(*pinned_requirements())
-image = image.add_local_python_source("nsm")  # /root/nsm: `import nsm` works in the container
+image = (
+    modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+    .pip_install(f"torch=={TORCH_VERSION}", index_url=TORCH_INDEX)
+    # The build fails, rather than every job, if the index served another CUDA build.
+    .run_commands(f"python -c \"import torch; assert torch.version.cuda == '{TORCH_CUDA}', torch.version.cuda\"")
+    .pip_install_from_pyproject(str(PYPROJECT), optional_dependencies=["gpu"])  # nvidia-ml-py: GPU utilisation
+    .add_local_python_source("nsm")  # /root/nsm: `import nsm` works in the container
+)
 
 # The code reaches the container once, through the image (not also as the entry point's package).
 app = modal.App(CLOUD.app_name, include_source=False)
@@ -80,18 +86,28 @@ def reload_volume() -> None:
         volume.reload()
 
 
-@app.cls(
-    image=image,
-    gpu=SETTINGS.gpu if isinstance(SETTINGS.gpu, str) else list(SETTINGS.gpu),  # a list: tried in order
-    cpu=CLOUD.cpu,
-    memory=CLOUD.memory_mib,
-    timeout=int(SETTINGS.timeout_minutes * 60),  # per attempt
-    retries=modal.Retries(max_retries=SETTINGS.retries, backoff_coefficient=1.0, initial_delay=CLOUD.retry_delay_s),
-    volumes={CLOUD.volume_mount: volume},
-    enable_memory_snapshot=True,
-    min_containers=1 if KEEP_WARM else None,
-    env={"NSM_CLOUD_PROFILE": PROFILE, "NSM_CLOUD_KEEP_WARM": "1" if KEEP_WARM else "0"},  # same decorator there
-)
+def function_options(profile: str, keep_warm: bool = False) -> dict[str, Any]:
+    """What ``@app.cls`` gives Modal for ``profile``'s training jobs (tests/test_cloud.py checks each)."""
+    settings = cloud_profile(profile)
+    return dict(
+        gpu=settings.gpu if isinstance(settings.gpu, str) else list(settings.gpu),  # a list: tried in order
+        cpu=CLOUD.cpu,
+        memory=CLOUD.memory_mib,
+        timeout=int(settings.timeout_minutes * 60),  # per attempt
+        # 15 s, 30 s, 60 s, ... capped at the 60 s modal accepts: a fault that lasts gets more time.
+        retries=modal.Retries(max_retries=settings.retries, backoff_coefficient=CLOUD.retry_backoff,
+                              initial_delay=CLOUD.retry_delay_s, max_delay=CLOUD.retry_max_delay_s),
+        volumes={CLOUD.volume_mount: volume},
+        enable_memory_snapshot=True,
+        # Each attempt in a fresh container: a sticky CUDA error cannot fail the retry too.
+        single_use_containers=True,
+        min_containers=1 if keep_warm else None,
+        # The container imports this module too, and must build the same decorator.
+        env={"NSM_CLOUD_PROFILE": profile, "NSM_CLOUD_KEEP_WARM": "1" if keep_warm else "0"},
+    )
+
+
+@app.cls(image=image, **function_options(PROFILE, KEEP_WARM))
 class TrainingJob:
     """A GPU container that runs one job (a run configuration from :mod:`nsm.cloud.jobs`, through
     :func:`nsm.job.run_job`) per call of :meth:`run`."""

@@ -20,8 +20,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
+from nsm.cloud.jobs import cloud_run_config, config_differences, default_run_name, point_label, sweep_points
 from nsm.cloud.plan import format_plan, gpu_choices
 from nsm.config import CLOUD, CLOUD_PROFILES, DEFAULT_PROFILE, DOMAINS, parse_domains
 from nsm.data.domains import domain_questions
@@ -64,7 +65,7 @@ def add_cloud_parser(commands: argparse._SubParsersAction) -> None:
         add_profile(parser)
         parser.add_argument("--run", type=_run_name,
                             help="the run's name: its directory on the volume. The same name continues the run; "
-                                 "a new one starts afresh (default: the profile's name)")
+                                 "a new one starts afresh (default: a new run, the profile and the UTC time, e.g. dev-20260101-120000)")
         parser.add_argument("--interactive", action="store_true",
                             help="modal run -i: this terminal is attached to the containers, so a breakpoint() "
                                  "or modal.interact() in the code opens a live shell there")
@@ -122,13 +123,15 @@ def launch(args: argparse.Namespace) -> int:
     """Check the jobs, print the plan, ``modal run`` the entry point, exit 1 if a job failed."""
     if args.entry == "sweep":
         run = args.run or default_run_name(args.profile, sweep_domain=args.domain)
-        jobs = sweep_jobs(args, run)
+        configs = sweep_configs(args, run)
         options = {"domain": args.domain, "seed": args.seed, "lr": args.lr, "batch-size": args.batch_size}
-    elif args.entry == "train":
-        jobs, run, options = [args.domain], args.run or default_run_name(args.profile), {"domain": args.domain}
     else:
-        jobs, run, options = parse_domains(args.domains), args.run or default_run_name(args.profile), \
-            {"domains": args.domains}
+        domains = [args.domain] if args.entry == "train" else parse_domains(args.domains)
+        run = args.run or default_run_name(args.profile)
+        configs = {domain: cloud_run_config(domain, args.profile, run) for domain in domains}
+        options = {"domain": args.domain} if args.entry == "train" else {"domains": args.domains}
+    jobs = list(configs)
+    warn_if_reused(run, configs)
     require_modal()  # after the jobs: bad input is refused as such, with Modal or without
     print(format_plan(args.profile, jobs, args.keep_warm), flush=True)
     command = [sys.executable, "-m", "modal", "run", *(["-i"] if args.interactive else []),
@@ -146,20 +149,39 @@ def launch(args: argparse.Namespace) -> int:
     return 0 if all(result["status"] == "success" for result in summary.values()) else 1
 
 
-def sweep_jobs(args: argparse.Namespace, run: str) -> list[str]:
-    """The sweep's points by name, each checked by building its configuration as its container will,
-    so that a point that cannot run (seed -3, lr inf, batch size 0) is refused before any plan or cost."""
+def sweep_configs(args: argparse.Namespace, run: str) -> dict[str, dict[str, Any]]:
+    """The sweep's points by name, each with the configuration its container will build, so that a
+    point that cannot run (seed -3, lr inf, batch size 0) is refused before any plan or cost."""
     points = sweep_points(seed=args.seed, lr=args.lr, batch_size=args.batch_size)
     jobs = [point_label(point) for point in points]
+    configs = {}
     for job, point in zip(jobs, points):
         try:
-            cloud_run_config(args.domain, args.profile, run, point=point)
+            configs[job] = cloud_run_config(args.domain, args.profile, run, point=point)
         except NSMError as exc:
             raise NSMError(f"sweep point {job}: {exc}") from None
     repeated = sorted({job for job in jobs if jobs.count(job) > 1})
     if repeated:  # 1e-3 and 0.001, say: two containers would train in one directory
         raise NSMError(f"the sweep lists {', '.join(repeated)} more than once")
-    return jobs
+    return configs
+
+
+def warn_if_reused(run: str, configs: dict[str, dict[str, Any]]) -> list[str]:
+    """Warn (one line on stderr, per job) where run ``run`` already holds results of another
+    configuration of a job: the job would resume from that run's checkpoints. Returns the lines."""
+    summary = read_summary(Path(CLOUD.local_dir, run), strict=False) or {}
+    lines = []
+    for job, config in configs.items():
+        earlier = summary.get(job) if isinstance(summary.get(job), dict) else {}
+        old = earlier.get("config") or (earlier.get("finished_run") or {}).get("config")
+        differences = config_differences(old, config) if isinstance(old, dict) else []
+        if differences:
+            lines.append(f"warning: run {run!r} already holds results of {job} with other settings "
+                         f"({', '.join(differences[:4])}{', ...' if len(differences) > 4 else ''}); it will resume "
+                         f"from their checkpoints. Give a new --run to start afresh")
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines
 
 
 def download(run: str, to: str) -> int:

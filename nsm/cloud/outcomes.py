@@ -30,8 +30,9 @@ REMEDIES = {
     "timeout": "raise the profile's timeout_minutes in nsm/config.py (per attempt, 1.5-2x the expected runtime) "
                "or give each job less work; run the same command again to continue from the last committed checkpoint",
     "out-of-memory": "lower batch_size, or give the profile a GPU with more memory (A100-80GB) in nsm/config.py",
-    "preempted": "run the same command again: the job continues from its last committed checkpoint "
-                 "(keep retries >= 1 so Modal does this by itself)",
+    "preempted": "Modal restarts a preempted input by itself (not counted against retries), so this one was "
+                 "cancelled or lost for good: launch the same run again (--run with its name), and the job "
+                 "continues from its last committed checkpoint",
 }
 
 

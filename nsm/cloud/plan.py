@@ -51,7 +51,7 @@ def container_price_per_hour(gpu: str) -> float:
 def result_wait_s(profile: CloudProfile) -> float:
     """How long to wait for one job's result: all its attempts to their timeouts, the delays between
     them, and the time to start a container and get a GPU."""
-    return (attempts(profile) * profile.timeout_minutes * 60 + profile.retries * CLOUD.retry_delay_s
+    return (attempts(profile) * profile.timeout_minutes * 60 + sum(CLOUD.retry_delays_s(profile.retries))
             + CLOUD.startup_minutes * 60)
 
 
