@@ -366,3 +366,128 @@ def test_gpu_summary_warns_when_the_gpu_waits_for_data():
     assert idle["util_mean"] == 40.0 < LOW_UTILISATION_PCT and "num_workers" in idle["warning"]
     result = {"status": "success", "test_metrics": {"accuracy": 0.9}, "gpu": idle}
     assert f"WARNING: kg: {idle['warning']}" in format_summary({"kg": result}).splitlines()
+
+
+# What Modal is given, checked offline: the class's options as `modal deploy` imports the app for
+# each profile, the container's own import of the app, and what crosses the wire between them.
+
+SPEC_SCRIPT = """
+import json, modal
+given = {}
+decorate = modal.App.cls
+def spy(self, **options):  # modal's public decorator, recording what the app hands it
+    given.update(options)
+    return decorate(self, **options)
+modal.App.cls = spy
+import nsm.cloud.app as app
+assert isinstance(app.TrainingJob, modal.Cls)  # modal accepted the options
+retries = given["retries"]
+volumes = {path: volume.name for path, volume in given["volumes"].items()}
+print(json.dumps(dict(gpu=given["gpu"], timeout=given["timeout"], cpu=given["cpu"], memory=given["memory"],
+    retries=[retries.max_retries, retries.backoff_coefficient, retries.initial_delay.total_seconds(),
+             retries.max_delay.total_seconds()],
+    volumes=volumes, snapshot=given["enable_memory_snapshot"], single_use=given["single_use_containers"],
+    min_containers=given["min_containers"], env=given["env"], image=type(given["image"]).__name__)))
+"""
+
+
+@pytest.mark.parametrize("profile", list(CLOUD_PROFILES))
+def test_each_profile_gives_modal_the_training_job_options(profile):
+    env = dict(os.environ, NSM_CLOUD_PROFILE=profile, NSM_CLOUD_KEEP_WARM="0")
+    done = subprocess.run([sys.executable, "-c", SPEC_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    spec = json.loads(done.stdout.splitlines()[-1])
+    settings = CLOUD_PROFILES[profile]
+    assert spec == {
+        "gpu": settings.gpu if isinstance(settings.gpu, str) else list(settings.gpu),
+        "timeout": settings.timeout_minutes * 60, "cpu": CLOUD.cpu, "memory": CLOUD.memory_mib,
+        "retries": [settings.retries, 2.0, 15.0, 60.0],
+        "volumes": {CLOUD.volume_mount: CLOUD.volume},
+        "snapshot": True, "single_use": True, "min_containers": None,
+        "env": {"NSM_CLOUD_PROFILE": profile, "NSM_CLOUD_KEEP_WARM": "0"}, "image": "Image",
+    }
+    assert {"production": "A100-40GB", "quick": "L4"}.get(profile, ["L40S", "A100-40GB"]) == spec["gpu"]
+
+
+def test_the_container_imports_the_app_without_pyproject(tmp_path):
+    """In the container the package is /root/nsm, alone: no pyproject.toml anywhere near, and
+    ``modal.is_local()`` is False. The import must not read the file (modal reads it at build)."""
+    import shutil
+
+    import nsm
+
+    root = tmp_path / "root"
+    shutil.copytree(os.path.dirname(nsm.__file__), root / "nsm", ignore=shutil.ignore_patterns("__pycache__"))
+    script = ("import modal, builtins, io, os; modal.is_local = lambda: False\n"
+              "real_open = io.open\n"
+              "def guarded(file, *args, **kwargs):\n"
+              "    assert not str(file).endswith('pyproject.toml'), file\n"
+              "    return real_open(file, *args, **kwargs)\n"
+              "builtins.open = io.open = guarded\n"
+              "import nsm.cloud.app as app\n"
+              "assert app.__file__.startswith(os.getcwd()), app.__file__\n"
+              "assert not os.path.exists(app.PYPROJECT)\n"
+              "print(app.PROFILE, type(app.TrainingJob).__name__)")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(NSM_CLOUD_PROFILE="production", NSM_CLOUD_KEEP_WARM="0", PYTHONPATH=str(root), PYTHONSAFEPATH="1")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["production", "Cls"]
+
+
+def through_modal(value):
+    """``value`` as the other side gets it: modal pickles arguments, results and exceptions with
+    cloudpickle and reads them with pickle (modal's serializer is private; this is what it does)."""
+    import pickle
+
+    import cloudpickle
+
+    return pickle.loads(cloudpickle.dumps(value))
+
+
+def test_every_exception_a_job_raises_survives_modals_serializer(tmp_path):
+    from nsm.atomic import UnwritableDirectory
+    from nsm.rundir import RunDirectoryBusy
+    from nsm.training.checkpoint import CheckpointError
+
+    noted = RuntimeError("CUDA error: an illegal memory access was encountered")
+    noted.add_note("and failed-attempt.json could not be written: No space left on device")
+    raised = [NSMError("unknown domain 'chess'"), CheckpointError("checkpoint latest.pt is damaged"),
+              RunDirectoryBusy("run directory /checkpoints/r/kg is in use"), UnwritableDirectory(28, "No space left"),
+              torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), noted,
+              FloatingPointError("loss is nan at epoch 3"), ValueError("logits has shape [32, 1]"),
+              TypeError("the model must return a dict"), KeyError("batch lacks y"), KeyboardInterrupt(),
+              modal.exception.FunctionTimeoutError("timed out"), modal.exception.InputCancellation("cancelled")]
+    for exc in raised:
+        back = through_modal(exc)
+        assert type(back) is type(exc) and str(back) == str(exc) and getattr(back, "__notes__", None) == \
+            getattr(exc, "__notes__", None)
+        assert classify(back) == classify(exc)  # the summary names the same cause on this side
+
+
+@pytest.mark.slow
+def test_a_job_through_the_dataloader_worker_path(tmp_path, commits, monkeypatch):
+    """Production's loaders (worker processes, persistent workers, prefetch) on a small dataset, on CPU:
+    the path that only runs at CLOUD.min_samples_for_workers samples otherwise."""
+    import nsm.assemble
+    from nsm.config import updated
+
+    loaders = []
+    real_loader = nsm.assemble.DataLoader
+
+    def recorded(*args, **kwargs):
+        loaders.append(kwargs)
+        return real_loader(*args, **kwargs)
+
+    monkeypatch.setattr(nsm.assemble, "DataLoader", recorded)
+
+    config = updated(quick_config(tmp_path, epochs=2), num_workers=2, prefetch_factor=2)
+    config = through_modal(config)  # as the container receives it
+    results = cloud_app.TrainingJob().run.local(config)
+    assert results["status"] == "success" and results["epochs_run"] == 2
+    assert results["config"]["num_workers"] == 2
+    assert loaders and all(kwargs["num_workers"] == 2 and kwargs["persistent_workers"] and kwargs["prefetch_factor"] == 2
+                           and kwargs["pin_memory"] is False for kwargs in loaders)  # pinned on CUDA only
+    assert through_modal(results) == results  # as this side receives it
+    assert commits[-1] == "job done"
