@@ -1,12 +1,14 @@
 """The Modal layer without a Modal account: the real app, its TrainingJob class run in-process through
 ``.local()``, its entry points with spawn/map served in-process, the plan, failures, download."""
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import types
 from datetime import datetime, timedelta, timezone
 
 import modal
@@ -283,7 +285,7 @@ def test_cloud_commands_without_modal_say_how_to_install(monkeypatch, capsys):
     assert main(["cloud", "plan", "--profile", "quick"]) == 0  # the plan needs no Modal
 
 
-def test_cloud_launchers_run_the_entry_point_with_the_profile_and_report_failures(tmp_path, monkeypatch, capsys):
+def test_interactive_launches_run_the_entry_point_with_the_profile_and_report_failures(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     launched = []
 
@@ -296,11 +298,11 @@ def test_cloud_launchers_run_the_entry_point_with_the_profile_and_report_failure
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(subprocess, "run", modal_run)
-    assert main(["cloud", "sweep", "--profile", "production", "--domain", "kg", "--seed", "0,1", "--keep-warm"]) == 1
+    assert main(["cloud", "sweep", "--profile", "production", "--domain", "kg", "--seed", "0,1", "--interactive"]) == 1
     (command, env), = launched
-    assert command[1:6] == ["-m", "modal", "run", "-m", "nsm.cloud.app::sweep"]
+    assert command[1:7] == ["-m", "modal", "run", "-i", "-m", "nsm.cloud.app::sweep"]
     assert command[command.index("--seed") + 1] == "0,1" and command[command.index("--domain") + 1] == "kg"
-    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "1"
+    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "0"
     out = capsys.readouterr().out
     assert "seed0" in out and "seed1" in out and "A100-40GB" in out  # the plan came first
 
@@ -491,3 +493,203 @@ def test_a_job_through_the_dataloader_worker_path(tmp_path, commits, monkeypatch
                            and kwargs["pin_memory"] is False for kwargs in loaders)  # pinned on CUDA only
     assert through_modal(results) == results  # as this side receives it
     assert commits[-1] == "job done"
+
+
+# Detached runs: deploy, launch, status, attach, cancel, against fakes of Modal's public objects.
+
+class DirectoryVolume:
+    """The modal.Volume methods the run record and status use, over a local directory."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def read_file(self, path):
+        try:
+            yield (self.root / path).read_bytes()
+        except FileNotFoundError:
+            raise modal.exception.NotFoundError(f"No such file: {path}") from None
+
+    @contextlib.contextmanager
+    def batch_upload(self, force=False):
+        volume = self
+
+        class Batch:
+            def put_file(self, local_file, remote_path):
+                (volume.root / remote_path).parent.mkdir(parents=True, exist_ok=True)
+                (volume.root / remote_path).write_bytes(local_file.read())
+
+        yield Batch()
+
+
+class FakeCall:
+    """A spawned call of the deployed TrainingJob.run: its attempts run in this process through
+    ``.local()``, each in a fresh TrainingJob (a fresh container), up to 1 + retries; its outcome is
+    kept, as Modal keeps a call's output, so every later ``get`` returns the same."""
+
+    def __init__(self, object_id, config, retries):
+        self.object_id, self.config, self.retries = object_id, config, retries
+        self.attempts, self.outcome, self.cancelled = 0, None, False
+
+    def step(self):
+        """One attempt; the outcome once it succeeded or the attempts ran out."""
+        self.attempts += 1
+        try:
+            self.outcome = ("result", cloud_app.TrainingJob().run.local(self.config))
+        except Exception as exc:
+            if self.attempts > self.retries:
+                self.outcome = ("error", exc)
+
+    def get(self, timeout=None):
+        if self.outcome is None and timeout == 0:
+            raise modal.exception.TimeoutError()  # what modal raises when the result is not there yet
+        while self.outcome is None:
+            self.step()
+        kind, value = self.outcome
+        if kind == "error":
+            raise value
+        return value
+
+    def cancel(self, terminate_containers=False):
+        self.cancelled = True
+        self.outcome = ("error", modal.exception.InputCancellation("Input was cancelled by user"))
+
+
+class FakeModal:
+    """modal.Cls.from_name, modal.FunctionCall.from_id and modal.Volume.from_name, in this process."""
+
+    def __init__(self, tmp_path, monkeypatch, retries=0):
+        self.tmp_path, self.retries, self.calls, self.looked_up = tmp_path, retries, {}, []
+        self.volume = DirectoryVolume(tmp_path / "volume")
+        monkeypatch.setattr(modal.Cls, "from_name", self.cls_from_name)
+        monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id, client=None: self.calls[call_id])
+        monkeypatch.setattr(modal.Volume, "from_name", lambda name, **kwargs: self.volume)
+
+    def cls_from_name(self, app_name, name, **kwargs):
+        fake = self
+
+        class Deployed:
+            options = {}
+
+            def with_options(self, **options):
+                self.options = options
+                return self
+
+            def __call__(self):
+                fake.looked_up.append((app_name, name, self.options))
+                return types.SimpleNamespace(run=types.SimpleNamespace(spawn=fake.spawn))
+
+        return Deployed()
+
+    def spawn(self, config):
+        # The container sees the volume at its mount; here it is a directory, and one torch thread.
+        here = dict(config, run_dir=str(self.tmp_path / "volume" / os.path.relpath(config["run_dir"],
+                                                                                   CLOUD.volume_mount)),
+                    data_root=str(self.tmp_path / "data"), num_threads=1)
+        call = FakeCall(f"fc-{len(self.calls)}", here, self.retries)
+        self.calls[call.object_id] = call
+        return call
+
+
+def test_deploy_runs_modal_deploy_with_the_profile(monkeypatch, capsys):
+    launched = []
+    monkeypatch.setattr(subprocess, "run", lambda command, env: launched.append((command, env)) or
+                        subprocess.CompletedProcess(command, 0))
+    assert main(["cloud", "deploy", "--profile", "production", "--keep-warm"]) == 0
+    (command, env), = launched
+    assert command[1:] == ["-m", "modal", "deploy", "-m", "nsm.cloud.app"]
+    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "1"
+    assert "deployed nsm-production" in capsys.readouterr().out
+
+
+def test_a_detached_run_survives_a_dying_attempt_and_a_dying_client(tmp_path, monkeypatch, commits, capsys):
+    monkeypatch.chdir(tmp_path)
+    fake = FakeModal(tmp_path, monkeypatch, retries=1)
+    train_epoch, failures = NSMTrainer.train_epoch, []
+
+    def dies_in_epoch_1_once(self, loader, epoch, task_type):  # the first attempt's container dies mid-epoch
+        if epoch == 1 and not failures:
+            failures.append(epoch)
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return train_epoch(self, loader, epoch, task_type)
+
+    monkeypatch.setattr(NSMTrainer, "train_epoch", dies_in_epoch_1_once)
+
+    # Launch returns at once: nothing has run, and the calls are recorded here and on the volume.
+    assert main(["cloud", "validate", "--profile", "quick", "--domains", "planning,causal", "--run", "r"]) == 0
+    assert fake.looked_up == [("nsm-quick", "TrainingJob", {})] * 2
+    record = json.loads((tmp_path / CLOUD.local_dir / "r" / "cloud-run.json").read_text())
+    assert json.loads((tmp_path / "volume" / "r" / "cloud-run.json").read_text()) == record
+    assert {job: entry["call_id"] for job, entry in record["jobs"].items()} == {"planning": "fc-0", "causal": "fc-1"}
+    assert record["jobs"]["planning"]["config"] == cloud_run_config("planning", "quick", "r")
+    assert all(call.attempts == 0 for call in fake.calls.values())
+    assert "nsm cloud attach r" in capsys.readouterr().out
+
+    assert main(["cloud", "status", "r"]) == 0
+    assert "planning: running: no checkpoint committed yet" in capsys.readouterr().out
+    fake.calls["fc-0"].step()  # planning's first attempt: epoch 0 committed, then it dies in epoch 1
+    assert fake.calls["fc-0"].outcome is None and failures == [1]
+    assert main(["cloud", "status", "r"]) == 0
+    assert "planning: running: epoch 1 of 2 committed" in capsys.readouterr().out
+
+    # The client dies while attached (after planning's result came, before causal's): no summary yet.
+    real_from_id = modal.FunctionCall.from_id
+
+    def client_dies_at_causal(call_id, client=None):
+        if call_id == "fc-1":
+            raise KeyboardInterrupt
+        return real_from_id(call_id)
+
+    monkeypatch.setattr(modal.FunctionCall, "from_id", client_dies_at_causal)
+    assert main(["cloud", "attach", "r"]) == 130  # as Ctrl-C, or the laptop closing, ends it
+    assert not (tmp_path / CLOUD.local_dir / "r" / "summary.json").exists()
+    monkeypatch.setattr(modal.FunctionCall, "from_id", real_from_id)
+
+    assert main(["cloud", "attach", "r"]) == 0  # again, later: the full summary
+    summary = json.loads((tmp_path / CLOUD.local_dir / "r" / "summary.json").read_text())
+    assert [summary[job]["status"] for job in ("planning", "causal")] == ["success", "success"]
+    assert fake.calls["fc-0"].attempts == 2 and summary["planning"]["epochs_run"] == 2
+    history = json.loads((tmp_path / "volume" / "r" / "planning" / "history.json").read_text())
+    assert [epoch["epoch"] for epoch in history["train"]] == [0, 1]  # the retry resumed after epoch 0
+    assert main(["cloud", "status", "r"]) == 0
+    assert "planning: done" in capsys.readouterr().out
+    assert main(["cloud", "attach", "r"]) == 0  # and again: the same summary
+    assert json.loads((tmp_path / CLOUD.local_dir / "r" / "summary.json").read_text()) == summary
+
+
+def test_attach_reports_failed_jobs_and_cancel_stops_the_rest(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    fake = FakeModal(tmp_path, monkeypatch)
+    build_datasets = nsm.job.build_datasets
+
+    def kg_breaks(config, *args, **kwargs):
+        if config["domain"] == "kg":
+            raise RuntimeError("shape mismatch in the kg job")
+        return build_datasets(config, *args, **kwargs)
+
+    monkeypatch.setattr(nsm.job, "build_datasets", kg_breaks)
+    assert main(["cloud", "train", "--profile", "quick", "--domain", "kg", "--run", "k", "--gpu", "H100",
+                 "--wait"]) == 1  # --wait: the old blocking launch
+    assert fake.looked_up == [("nsm-quick", "TrainingJob", {"gpu": "H100"})]
+    summary = json.loads((tmp_path / CLOUD.local_dir / "k" / "summary.json").read_text())
+    assert summary["kg"]["cause"] == "exception" and "shape mismatch" in summary["kg"]["error"]
+    assert main(["cloud", "status", "k"]) == 0
+    assert "kg: failed: exception (RuntimeError: shape mismatch" in capsys.readouterr().out
+
+    assert main(["cloud", "sweep", "--profile", "quick", "--domain", "causal", "--seed", "0,1", "--run", "s"]) == 0
+    assert main(["cloud", "cancel", "s"]) == 0
+    assert all(call.cancelled for call in list(fake.calls.values())[1:])
+    assert "seed0: cancelled" in capsys.readouterr().out
+    assert main(["cloud", "attach", "s"]) == 1
+    summary = json.loads((tmp_path / CLOUD.local_dir / "s" / "summary.json").read_text())
+    assert {result["cause"] for result in summary.values()} == {"preempted"}  # cancelled, as Modal says it
+
+
+def test_coming_back_to_an_unknown_run_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    FakeModal(tmp_path, monkeypatch)
+    for action in ("status", "attach", "cancel"):
+        assert main(["cloud", action, "nowhere"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no record of a launched run 'nowhere'" in err
+    assert main(["cloud", "attach", "nowhere", "--timeout", "-1"]) == 2
+    assert "--timeout takes minutes" in capsys.readouterr().err

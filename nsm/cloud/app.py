@@ -1,22 +1,28 @@
 """The Modal app: NSM's job function (:func:`nsm.job.run_job`) in GPU containers, and nothing else.
 
+    NSM_CLOUD_PROFILE=dev modal deploy -m nsm.cloud.app          (nsm cloud deploy --profile dev: app nsm-dev)
+
+``nsm cloud validate|train|train-all|sweep`` spawn calls of the deployed ``TrainingJob.run`` and
+return (nsm.cloud.runs). The profile (run size from ``PROFILES``, GPU, timeout and retries from
+``CLOUD_PROFILES``, nsm/config.py) is read from ``NSM_CLOUD_PROFILE`` (default dev) when this module
+is imported, because Modal takes a class's resources from its decorator: one deployed app per
+profile. ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (``min_containers=1``).
+
+The local entry points run the same jobs in an ephemeral app, which ends with the terminal
+(``nsm cloud ... --interactive`` uses them under ``modal run -i``, for a live shell):
+
     modal run -m nsm.cloud.app::validate_all [--run NAME] [--domains planning,causal,kg]
     modal run -m nsm.cloud.app::train_all    [--run NAME] [--domains ...]     (one .map over the domains)
     modal run -m nsm.cloud.app::train        --domain kg [--run NAME]
     modal run -m nsm.cloud.app::sweep        --domain planning --seed 0,1,2 [--lr 1e-3,3e-4] [--batch-size 32,64]
 
-``nsm cloud ...`` wraps these and prints the cost plan first. The profile (run size from
-``PROFILES``, GPU, timeout and retries from ``CLOUD_PROFILES``, nsm/config.py) is read from
-``NSM_CLOUD_PROFILE`` (default dev) when this module is imported, because Modal takes a class's
-resources from its decorator; ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (``min_containers=1``).
-
 A run name is a run: each job trains in ``/checkpoints/<run>/<domain>`` on the ``nsm-checkpoints``
 volume, commits the volume whenever it has written ``latest.pt`` (every ``checkpoint_every`` epochs
-and at the end), on a failure and when its container exits, and resumes from the newest committed
-checkpoint. So a retried attempt, in a fresh container, continues where the last one stopped, and
-running the same command again continues the run (a new ``--run`` name starts afresh). Each entry
-point prints the summary table, writes it to ``runs/cloud/<run>/summary.json`` here, and returns
-it, failed jobs included with their cause.
+and at the end, with ``progress.json`` naming the epoch), on a failure and when its container exits,
+and resumes from the newest committed checkpoint. So a retried attempt, in a fresh container,
+continues where the last one stopped, and launching the same run again continues it (a new
+``--run`` name starts afresh). Each entry point prints the summary table, writes it to
+``runs/cloud/<run>/summary.json`` here, and returns it, failed jobs included with their cause.
 """
 
 from __future__ import annotations
@@ -24,16 +30,19 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import modal
 
+from nsm.atomic import write_json
 from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import collect, gather
 from nsm.cloud.plan import cloud_profile, result_wait_s
+from nsm.cloud.runs import app_name
 from nsm.config import CLOUD, DEFAULT_PROFILE, DOMAINS, parse_domains
-from nsm.rundir import format_summary, write_summary
+from nsm.rundir import PROGRESS, format_summary, write_summary
 
 PROFILE = os.environ.get("NSM_CLOUD_PROFILE", DEFAULT_PROFILE)
 KEEP_WARM = os.environ.get("NSM_CLOUD_KEEP_WARM") == "1"
@@ -62,7 +71,8 @@ image = (
 )
 
 # The code reaches the container once, through the image (not also as the entry point's package).
-app = modal.App(CLOUD.app_name, include_source=False)
+# One deployed app per profile (nsm-dev, nsm-production, ...): its class's resources are fixed at deploy.
+app = modal.App(app_name(PROFILE), include_source=False)
 volume = modal.Volume.from_name(CLOUD.volume, create_if_missing=True)
 
 
@@ -143,6 +153,9 @@ class TrainingJob:
         reload_volume()
 
         def commit_checkpoint(epoch: int) -> None:  # the trainer has just written latest.pt
+            # What `nsm cloud status` reads while the job runs: the epoch this commit makes durable.
+            write_json(Path(config["run_dir"], PROGRESS), {
+                "epoch": epoch, "committed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
             commit_volume(f"checkpoint after epoch {epoch}")
 
         try:
