@@ -489,8 +489,9 @@ def test_a_job_through_the_dataloader_worker_path(tmp_path, commits, monkeypatch
     results = cloud_app.TrainingJob().run.local(config)
     assert results["status"] == "success" and results["epochs_run"] == 2
     assert results["config"]["num_workers"] == 2
-    assert loaders and all(kwargs["num_workers"] == 2 and kwargs["persistent_workers"] and kwargs["prefetch_factor"] == 2
-                           and kwargs["pin_memory"] is False for kwargs in loaders)  # pinned on CUDA only
+    assert loaders and all(kwargs["num_workers"] == 2 and kwargs["persistent_workers"]
+                           and kwargs["prefetch_factor"] == 2 and kwargs["pin_memory"] is False  # pinned on CUDA only
+                           for kwargs in loaders)
     assert through_modal(results) == results  # as this side receives it
     assert commits[-1] == "job done"
 
@@ -693,3 +694,32 @@ def test_coming_back_to_an_unknown_run_is_one_line(tmp_path, monkeypatch, capsys
         assert len(err.splitlines()) == 1 and "no record of a launched run 'nowhere'" in err
     assert main(["cloud", "attach", "nowhere", "--timeout", "-1"]) == 2
     assert "--timeout takes minutes" in capsys.readouterr().err
+
+
+def test_an_undeployed_app_and_an_expired_result_are_handled(tmp_path, monkeypatch, capsys):
+    from nsm.cloud import runs
+
+    monkeypatch.chdir(tmp_path)
+    fake = FakeModal(tmp_path, monkeypatch)
+
+    def not_deployed(config):
+        raise modal.exception.NotFoundError("App 'nsm-quick' not found")
+
+    monkeypatch.setattr(fake, "spawn", not_deployed)
+    assert main(["cloud", "train", "--profile", "quick", "--domain", "causal", "--run", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "`nsm cloud deploy --profile quick`" in err
+    assert not (tmp_path / CLOUD.local_dir / "x").exists()  # nothing spawned, nothing recorded
+
+    class Expired:
+        def get(self, timeout=None):
+            raise modal.exception.OutputExpiredError("output expired")
+
+    config = cloud_run_config("causal", "quick", "old")
+    finished = {"status": "success", "test_metrics": {"accuracy": 0.75}, "config": config}
+    (tmp_path / "volume" / "old" / "causal").mkdir(parents=True)
+    (tmp_path / "volume" / "old" / "causal" / "results.json").write_text(json.dumps(finished))
+    record = {"run": "old", "jobs": {"causal": {"call_id": "fc-9", "config": config}}}
+    assert runs.attach(record, lambda call_id: Expired(), fake.volume, wait_s=1) == {"causal": finished}
+    assert "the volume says success" in runs.job_status(record["jobs"]["causal"], lambda call_id: Expired(),
+                                                        fake.volume)

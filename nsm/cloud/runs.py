@@ -129,7 +129,8 @@ def job_status(job: dict[str, Any], lookup: Lookup, volume: Any) -> str:
         result = lookup(job["call_id"]).get(timeout=0)
     except modal.exception.OutputExpiredError:
         kept = _volume_outcome(volume, job["config"])
-        return f"finished; Modal no longer holds its result, the volume says {kept.get('status') if kept else 'nothing'}"
+        said = kept.get("status") if kept else "nothing"
+        return f"finished; Modal no longer holds its result, the volume says {said}"
     except modal.exception.TimeoutError:  # no result yet
         progress = read_volume_json(volume, volume_path(job["config"]["run_dir"], PROGRESS))
         if isinstance(progress, dict) and "epoch" in progress:
