@@ -381,6 +381,12 @@ def spy(self, **options):  # modal's public decorator, recording what the app ha
     given.update(options)
     return decorate(self, **options)
 modal.App.cls = spy
+installs = []
+for method in ("pip_install", "pip_install_from_pyproject"):  # the image's public builders, recorded
+    def record(self, *args, _real=getattr(modal.Image, method), _name=method, **kwargs):
+        installs.append([_name, list(args), {key: value for key, value in kwargs.items()}])
+        return _real(self, *args, **kwargs)
+    setattr(modal.Image, method, record)
 import nsm.cloud.app as app
 assert isinstance(app.TrainingJob, modal.Cls)  # modal accepted the options
 retries = given["retries"]
@@ -389,7 +395,8 @@ print(json.dumps(dict(gpu=given["gpu"], timeout=given["timeout"], cpu=given["cpu
     retries=[retries.max_retries, retries.backoff_coefficient, retries.initial_delay.total_seconds(),
              retries.max_delay.total_seconds()],
     volumes=volumes, snapshot=given["enable_memory_snapshot"], single_use=given["single_use_containers"],
-    min_containers=given["min_containers"], env=given["env"], image=type(given["image"]).__name__)))
+    min_containers=given["min_containers"], env=given["env"], image=type(given["image"]).__name__,
+    installs=installs)))
 """
 
 
@@ -407,6 +414,9 @@ def test_each_profile_gives_modal_the_training_job_options(profile):
         "volumes": {CLOUD.volume_mount: CLOUD.volume},
         "snapshot": True, "single_use": True, "min_containers": None,
         "env": {"NSM_CLOUD_PROFILE": profile, "NSM_CLOUD_KEEP_WARM": "0"}, "image": "Image",
+        # torch's CUDA build from one CUDA version's index, then the project (and its gpu extra) from pyproject.toml.
+        "installs": [["pip_install", ["torch==2.13.0"], {"index_url": "https://download.pytorch.org/whl/cu128"}],
+                     ["pip_install_from_pyproject", [str(cloud_app.PYPROJECT)], {"optional_dependencies": ["gpu"]}]],
     }
     assert {"production": "A100-40GB", "quick": "L4"}.get(profile, ["L40S", "A100-40GB"]) == spec["gpu"]
 
