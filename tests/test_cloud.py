@@ -721,6 +721,21 @@ def test_an_undeployed_app_and_an_expired_result_are_handled(tmp_path, monkeypat
     assert len(err.splitlines()) == 1 and "`nsm cloud deploy --profile quick`" in err
     assert not (tmp_path / CLOUD.local_dir / "x").exists()  # nothing spawned, nothing recorded
 
+    spawn, spawned = FakeModal.spawn, []
+
+    def connection_drops_at_the_second(config):  # the first call exists on Modal: it must be on record
+        if spawned:
+            raise modal.exception.ConnectionError("connection lost")
+        spawned.append(config["domain"])
+        return spawn(fake, config)
+
+    monkeypatch.setattr(fake, "spawn", connection_drops_at_the_second)
+    assert main(["cloud", "validate", "--profile", "quick", "--domains", "planning,causal", "--run", "y"]) == 2
+    assert "Modal: ConnectionError: connection lost" in capsys.readouterr().err
+    for record_file in (tmp_path / CLOUD.local_dir / "y", tmp_path / "volume" / "y"):
+        record_file = record_file / "cloud-run.json"
+        assert list(json.loads(record_file.read_text())["jobs"]) == ["planning"]
+
     class Expired:
         def get(self, timeout=None):
             raise modal.exception.OutputExpiredError("output expired")

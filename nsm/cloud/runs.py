@@ -61,27 +61,26 @@ def launch(run: str, profile: str, configs: dict[str, dict[str, Any]], *, volume
     training_job = modal.Cls.from_name(app_name(profile), CLASS_NAME)
     if gpu:  # one type: with_options takes no fallback list
         training_job = training_job.with_options(gpu=gpu)
-    calls: dict[str, Any] = {}
-    record: dict[str, Any] = {}
+    record = read_record(run, strict=False) or {"run": run, "jobs": {}}
+    record.update(run=run, profile=profile, app=app_name(profile), gpu=gpu,
+                  launched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    spawned = 0
     try:
         for job, config in configs.items():
-            calls[job] = training_job().run.spawn(config)
+            call = training_job().run.spawn(config)
+            record["jobs"][job] = {"call_id": call.object_id, "domain": config["domain"],
+                                   "point": job if job != config["domain"] else None, "config": config}
+            spawned += 1
+            write_json(record_path(run), record)  # each call, as soon as it exists: a crash here loses none
     except modal.exception.NotFoundError:
         raise NSMError(f"the app {app_name(profile)!r} is not deployed: run `nsm cloud deploy --profile {profile}` "
                        "once (and again after changing the code)") from None
     except modal.exception.AuthError:
         raise NSMError("Modal does not know you yet: run `modal setup` once") from None
-    finally:  # whatever was spawned is recorded, so that it can be attached to or cancelled
-        if calls:
-            record = read_record(run, strict=False) or {"run": run, "jobs": {}}
-            record.update(run=run, profile=profile, app=app_name(profile), gpu=gpu,
-                          launched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            for job, call in calls.items():
-                config = configs[job]
-                record["jobs"][job] = {"call_id": call.object_id, "domain": config["domain"],
-                                       "point": job if job != config["domain"] else None, "config": config}
+    finally:  # whatever was spawned is recorded on the volume too, for another machine
+        if spawned:
             write_record(record, volume)
-    log(f"launched {len(calls)} job(s) of run {run} on {app_name(profile)}; they run on without this terminal. "
+    log(f"launched {spawned} job(s) of run {run} on {app_name(profile)}; they run on without this terminal. "
         f"`nsm cloud status {run}`, `nsm cloud attach {run}`, `nsm cloud cancel {run}`")
     return record
 
