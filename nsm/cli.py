@@ -6,7 +6,8 @@
     nsm eval      re-evaluate a run on its test split; a KG run with ranking metrics, on any graph
     nsm explain   one prediction with the hierarchy that produced it (text, JSON, image)
     nsm report    plots of training and a report.md for a run or a validate directory
-    nsm cloud     the same jobs on Modal GPUs: plan, validate, train, train-all, sweep, download
+    nsm cloud     the same jobs on Modal GPUs: plan, deploy, validate, train, train-all, sweep, status, attach,
+                  cancel, download
 
 Bad input gets one line on stderr and exit code 2, never a traceback.
 """

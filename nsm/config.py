@@ -151,13 +151,21 @@ class CloudSettings:
     memory_mib: int = 32_000
     torch_threads: int = 2  # CPU threads of the training process; the other reserved cores load data
     min_samples_for_workers: int = 5_000  # smaller datasets load faster in the training process itself
-    retry_delay_s: float = 60.0  # before each retry: past a transient fault or a preemption (Modal's most)
+    # Before each retry: 15 s, then doubling (30, 60), capped at 60 s, the longest delay modal.Retries
+    # accepts. A preempted input is restarted by Modal itself and does not use these.
+    retry_delay_s: float = 15.0
+    retry_backoff: float = 2.0
+    retry_max_delay_s: float = 60.0
     startup_minutes: float = 10.0  # image pull and waiting for a GPU, allowed on top of a job's attempts
 
     @property
     def loader_workers(self) -> int:
         """DataLoader worker processes: one per reserved core the training process leaves free."""
         return int(self.cpu) - self.torch_threads
+
+    def retry_delays_s(self, retries: int) -> list[float]:
+        """The waits before each of ``retries`` retries, as modal.Retries spaces them."""
+        return [min(self.retry_delay_s * self.retry_backoff ** i, self.retry_max_delay_s) for i in range(retries)]
 
 
 CLOUD = CloudSettings()

@@ -19,6 +19,7 @@ A **run directory** (``nsm train --run-dir``, ``runs/<domain>`` by default) hold
                          error and traceback (nsm.job, write_failed_attempt)
     train.log            (nsm validate) what the domain's worker said (nsm.runners.local)
     tensorboard/         (--tensorboard) the per-epoch figures as TensorBoard events (NSMTrainer)
+    progress.json        (the cloud) the newest committed checkpoint's epoch, for nsm cloud status
     .nsm-lock            held by the process running a job here; names it (run_lock)
     .nsm-tmp.<pid>.*     a write in flight (nsm.atomic), swept when its writer is gone
 
@@ -33,7 +34,11 @@ holds several jobs::
 
     summary.json         {job: its results.json, or its failure (with finished_run: the results
                          an earlier success left; from the cloud: cause and remedy)}, written when
-                         every job has ended (nsm.runners.local, nsm.cloud.app; write_summary)
+                         every job has ended (nsm.runners.local, nsm.cloud.app, nsm cloud attach;
+                         write_summary)
+    cloud-run.json       (nsm cloud) the launched run: profile, app, and per job its Modal call id,
+                         domain, sweep point and configuration; here and on the volume at
+                         <run>/cloud-run.json (nsm.cloud.runs)
     <job>/               one run directory per domain (or sweep point; in the cloud they stay on
                          the volume until nsm cloud download)
 
@@ -76,8 +81,12 @@ LOCK = ".nsm-lock"
 # Any of these makes a directory a run directory, whatever state its run is in.
 RUN_FILES = (HISTORY, RESULTS, FAILED_ATTEMPT, LATEST)
 
-# A validate directory's own file (beside its run directories).
+# A cloud job's progress note, beside its checkpoints on the volume.
+PROGRESS = "progress.json"
+
+# A validate directory's own files (beside its run directories).
 SUMMARY = "summary.json"
+CLOUD_RUN = "cloud-run.json"
 
 # What nsm report writes into either kind of directory.
 REPORT = "report.md"

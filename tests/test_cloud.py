@@ -1,12 +1,15 @@
 """The Modal layer without a Modal account: the real app, its TrainingJob class run in-process through
 ``.local()``, its entry points with spawn/map served in-process, the plan, failures, download."""
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import types
+from datetime import datetime, timedelta, timezone
 
 import modal
 import modal.exception
@@ -17,13 +20,14 @@ from modal.volume import FileEntry, FileEntryType
 import nsm.cloud.app as cloud_app
 import nsm.job
 from nsm.cli import main
-from nsm.cloud.jobs import cloud_run_config, point_label, sweep_points
+from nsm.cloud.cli import warn_if_reused
+from nsm.cloud.jobs import cloud_run_config, config_differences, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import REMEDIES, classify
-from nsm.cloud.plan import attempts, container_price_per_hour, gpu_choices, plan_jobs
+from nsm.cloud.plan import attempts, container_price_per_hour, gpu_choices, plan_jobs, result_wait_s
 from nsm.cloud.volume import copy_run
 from nsm.config import CLOUD, CLOUD_PROFILES, DOMAINS, PROFILES
 from nsm.errors import NSMError
-from nsm.rundir import format_summary
+from nsm.rundir import format_summary, write_summary
 from nsm.training.gpu import LOW_UTILISATION_PCT, GPUMonitor, gpu_summary
 from nsm.training.trainer import NSMTrainer
 
@@ -55,10 +59,42 @@ def test_app_defines_the_trainer_and_entry_points():
     for name in ("validate_all", "train", "train_all", "sweep"):
         assert getattr(cloud_app, name).app is cloud_app.app  # local entry points of this app
     assert isinstance(cloud_app.TrainingJob, modal.Cls)
-    # The image pins what the installed project requires (its core dependencies), read from pyproject.toml.
-    core = [req for req in importlib.metadata.requires("nsm") if "extra ==" not in req]
-    assert set(core) <= set(cloud_app.pinned_requirements())
-    assert "torch==2.13.0" in cloud_app.pinned_requirements()
+    # The image's explicit CUDA torch is the very version the project pins, so the project's install keeps it.
+    assert f"torch=={cloud_app.TORCH_VERSION}" in importlib.metadata.requires("nsm")
+    assert cloud_app.TORCH_INDEX == "https://download.pytorch.org/whl/cu" + cloud_app.TORCH_CUDA.replace(".", "")
+
+
+def test_training_jobs_retry_with_backoff_in_fresh_containers():
+    for name, profile in CLOUD_PROFILES.items():
+        options = cloud_app.function_options(name)
+        assert options["single_use_containers"] is True and options["enable_memory_snapshot"] is True
+        retries = options["retries"]
+        assert retries.max_retries == profile.retries and retries.backoff_coefficient == 2.0
+        assert retries.initial_delay.total_seconds() == CLOUD.retry_delay_s == 15
+        assert retries.max_delay.total_seconds() == 60  # modal refuses more
+        assert options["min_containers"] is None and cloud_app.function_options(name, True)["min_containers"] == 1
+    assert CLOUD.retry_delays_s(4) == [15, 30, 60, 60]
+    assert result_wait_s(CLOUD_PROFILES["dev"]) == 3 * 20 * 60 + 45 + CLOUD.startup_minutes * 60
+    assert "keep retries" not in REMEDIES["preempted"] and "by itself" in REMEDIES["preempted"]
+
+
+def test_default_run_names_are_new_and_reuse_of_a_run_is_warned(tmp_path, monkeypatch, capsys):
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert default_run_name("dev", now=now) == "dev-20260102-030405"
+    assert default_run_name("dev", sweep_domain="kg", now=now) == "dev-sweep-kg-20260102-030405"
+    assert default_run_name("dev", now=now + timedelta(seconds=1)) != default_run_name("dev", now=now)
+
+    monkeypatch.chdir(tmp_path)
+    config = cloud_run_config("planning", "dev", "r1")
+    write_summary(tmp_path / CLOUD.local_dir / "r1", {"planning": {"status": "success", "config": config,
+                                                                   "test_metrics": {}}})
+    same = dict(config, device="cuda", num_workers=3)  # where and how it runs: not another configuration
+    assert warn_if_reused("r1", {"planning": same, "kg": cloud_run_config("kg", "dev", "r1")}) == []
+    other = cloud_run_config("planning", "dev", "r1", point={"lr": 3e-4})
+    warning, = warn_if_reused("r1", {"planning": other})
+    assert "run 'r1' already holds results of planning with other settings (lr" in warning
+    assert capsys.readouterr().err.strip() == warning
+    assert config_differences(config, other) == ["lr"]
 
 
 def test_the_local_entrypoint_writes_summaries_without_importing_torch(tmp_path):
@@ -249,7 +285,7 @@ def test_cloud_commands_without_modal_say_how_to_install(monkeypatch, capsys):
     assert main(["cloud", "plan", "--profile", "quick"]) == 0  # the plan needs no Modal
 
 
-def test_cloud_launchers_run_the_entry_point_with_the_profile_and_report_failures(tmp_path, monkeypatch, capsys):
+def test_interactive_launches_run_the_entry_point_with_the_profile_and_report_failures(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     launched = []
 
@@ -262,11 +298,11 @@ def test_cloud_launchers_run_the_entry_point_with_the_profile_and_report_failure
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(subprocess, "run", modal_run)
-    assert main(["cloud", "sweep", "--profile", "production", "--domain", "kg", "--seed", "0,1", "--keep-warm"]) == 1
+    assert main(["cloud", "sweep", "--profile", "production", "--domain", "kg", "--seed", "0,1", "--interactive"]) == 1
     (command, env), = launched
-    assert command[1:6] == ["-m", "modal", "run", "-m", "nsm.cloud.app::sweep"]
+    assert command[1:7] == ["-m", "modal", "run", "-i", "-m", "nsm.cloud.app::sweep"]
     assert command[command.index("--seed") + 1] == "0,1" and command[command.index("--domain") + 1] == "kg"
-    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "1"
+    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "0"
     out = capsys.readouterr().out
     assert "seed0" in out and "seed1" in out and "A100-40GB" in out  # the plan came first
 
@@ -332,3 +368,383 @@ def test_gpu_summary_warns_when_the_gpu_waits_for_data():
     assert idle["util_mean"] == 40.0 < LOW_UTILISATION_PCT and "num_workers" in idle["warning"]
     result = {"status": "success", "test_metrics": {"accuracy": 0.9}, "gpu": idle}
     assert f"WARNING: kg: {idle['warning']}" in format_summary({"kg": result}).splitlines()
+
+
+# What Modal is given, checked offline: the class's options as `modal deploy` imports the app for
+# each profile, the container's own import of the app, and what crosses the wire between them.
+
+SPEC_SCRIPT = """
+import json, modal
+given = {}
+decorate = modal.App.cls
+def spy(self, **options):  # modal's public decorator, recording what the app hands it
+    given.update(options)
+    return decorate(self, **options)
+modal.App.cls = spy
+installs = []
+for method in ("pip_install", "pip_install_from_pyproject"):  # the image's public builders, recorded
+    def record(self, *args, _real=getattr(modal.Image, method), _name=method, **kwargs):
+        installs.append([_name, list(args), {key: value for key, value in kwargs.items()}])
+        return _real(self, *args, **kwargs)
+    setattr(modal.Image, method, record)
+import nsm.cloud.app as app
+assert isinstance(app.TrainingJob, modal.Cls)  # modal accepted the options
+retries = given["retries"]
+volumes = {path: volume.name for path, volume in given["volumes"].items()}
+print(json.dumps(dict(gpu=given["gpu"], timeout=given["timeout"], cpu=given["cpu"], memory=given["memory"],
+    retries=[retries.max_retries, retries.backoff_coefficient, retries.initial_delay.total_seconds(),
+             retries.max_delay.total_seconds()],
+    volumes=volumes, snapshot=given["enable_memory_snapshot"], single_use=given["single_use_containers"],
+    min_containers=given["min_containers"], env=given["env"], image=type(given["image"]).__name__,
+    installs=installs)))
+"""
+
+
+@pytest.mark.parametrize("profile", list(CLOUD_PROFILES))
+def test_each_profile_gives_modal_the_training_job_options(profile):
+    env = dict(os.environ, NSM_CLOUD_PROFILE=profile, NSM_CLOUD_KEEP_WARM="0")
+    done = subprocess.run([sys.executable, "-c", SPEC_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    spec = json.loads(done.stdout.splitlines()[-1])
+    settings = CLOUD_PROFILES[profile]
+    assert spec == {
+        "gpu": settings.gpu if isinstance(settings.gpu, str) else list(settings.gpu),
+        "timeout": settings.timeout_minutes * 60, "cpu": CLOUD.cpu, "memory": CLOUD.memory_mib,
+        "retries": [settings.retries, 2.0, 15.0, 60.0],
+        "volumes": {CLOUD.volume_mount: CLOUD.volume},
+        "snapshot": True, "single_use": True, "min_containers": None,
+        "env": {"NSM_CLOUD_PROFILE": profile, "NSM_CLOUD_KEEP_WARM": "0"}, "image": "Image",
+        # torch's CUDA build from one CUDA version's index, then the project (and its gpu extra) from pyproject.toml.
+        "installs": [["pip_install", ["torch==2.13.0"], {"index_url": "https://download.pytorch.org/whl/cu128"}],
+                     ["pip_install_from_pyproject", [str(cloud_app.PYPROJECT)], {"optional_dependencies": ["gpu"]}]],
+    }
+    assert {"production": "A100-40GB", "quick": "L4"}.get(profile, ["L40S", "A100-40GB"]) == spec["gpu"]
+
+
+def test_the_container_imports_the_app_without_pyproject(tmp_path):
+    """In the container the package is /root/nsm, alone: no pyproject.toml anywhere near, and
+    ``modal.is_local()`` is False. The import must not read the file (modal reads it at build)."""
+    import shutil
+
+    import nsm
+
+    root = tmp_path / "root"
+    shutil.copytree(os.path.dirname(nsm.__file__), root / "nsm", ignore=shutil.ignore_patterns("__pycache__"))
+    script = ("import modal, builtins, io, os; modal.is_local = lambda: False\n"
+              "real_open = io.open\n"
+              "def guarded(file, *args, **kwargs):\n"
+              "    assert not str(file).endswith('pyproject.toml'), file\n"
+              "    return real_open(file, *args, **kwargs)\n"
+              "builtins.open = io.open = guarded\n"
+              "import nsm.cloud.app as app\n"
+              "assert app.__file__.startswith(os.getcwd()), app.__file__\n"
+              "assert not os.path.exists(app.PYPROJECT)\n"
+              "print(app.PROFILE, type(app.TrainingJob).__name__)")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(NSM_CLOUD_PROFILE="production", NSM_CLOUD_KEEP_WARM="0", PYTHONPATH=str(root), PYTHONSAFEPATH="1")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["production", "Cls"]
+
+
+def through_modal(value):
+    """``value`` as the other side gets it: modal pickles arguments, results and exceptions with
+    cloudpickle and reads them with pickle (modal's serializer is private; this is what it does)."""
+    import pickle
+
+    import cloudpickle
+
+    return pickle.loads(cloudpickle.dumps(value))
+
+
+def test_every_exception_a_job_raises_survives_modals_serializer(tmp_path):
+    from nsm.atomic import UnwritableDirectory
+    from nsm.rundir import RunDirectoryBusy
+    from nsm.training.checkpoint import CheckpointError
+
+    noted = RuntimeError("CUDA error: an illegal memory access was encountered")
+    noted.add_note("and failed-attempt.json could not be written: No space left on device")
+    raised = [NSMError("unknown domain 'chess'"), CheckpointError("checkpoint latest.pt is damaged"),
+              RunDirectoryBusy("run directory /checkpoints/r/kg is in use"), UnwritableDirectory(28, "No space left"),
+              torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), noted,
+              FloatingPointError("loss is nan at epoch 3"), ValueError("logits has shape [32, 1]"),
+              TypeError("the model must return a dict"), KeyError("batch lacks y"), KeyboardInterrupt(),
+              modal.exception.FunctionTimeoutError("timed out"), modal.exception.InputCancellation("cancelled")]
+    for exc in raised:
+        back = through_modal(exc)
+        assert type(back) is type(exc) and str(back) == str(exc) and getattr(back, "__notes__", None) == \
+            getattr(exc, "__notes__", None)
+        assert classify(back) == classify(exc)  # the summary names the same cause on this side
+
+
+@pytest.mark.slow
+def test_a_job_through_the_dataloader_worker_path(tmp_path, commits, monkeypatch):
+    """Production's loaders (worker processes, persistent workers, prefetch) on a small dataset, on CPU:
+    the path that only runs at CLOUD.min_samples_for_workers samples otherwise."""
+    import nsm.assemble
+    from nsm.config import updated
+
+    loaders = []
+    real_loader = nsm.assemble.DataLoader
+
+    def recorded(*args, **kwargs):
+        loaders.append(kwargs)
+        return real_loader(*args, **kwargs)
+
+    monkeypatch.setattr(nsm.assemble, "DataLoader", recorded)
+
+    config = updated(quick_config(tmp_path, epochs=2), num_workers=2, prefetch_factor=2)
+    config = through_modal(config)  # as the container receives it
+    results = cloud_app.TrainingJob().run.local(config)
+    assert results["status"] == "success" and results["epochs_run"] == 2
+    assert results["config"]["num_workers"] == 2
+    assert loaders and all(kwargs["num_workers"] == 2 and kwargs["persistent_workers"]
+                           and kwargs["prefetch_factor"] == 2 and kwargs["pin_memory"] is False  # pinned on CUDA only
+                           for kwargs in loaders)
+    assert through_modal(results) == results  # as this side receives it
+    assert commits[-1] == "job done"
+
+
+# Detached runs: deploy, launch, status, attach, cancel, against fakes of Modal's public objects.
+
+class DirectoryVolume:
+    """The modal.Volume methods the run record and status use, over a local directory."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def read_file(self, path):
+        try:
+            yield (self.root / path).read_bytes()
+        except FileNotFoundError:
+            raise modal.exception.NotFoundError(f"No such file: {path}") from None
+
+    @contextlib.contextmanager
+    def batch_upload(self, force=False):
+        volume = self
+
+        class Batch:
+            def put_file(self, local_file, remote_path):
+                (volume.root / remote_path).parent.mkdir(parents=True, exist_ok=True)
+                (volume.root / remote_path).write_bytes(local_file.read())
+
+        yield Batch()
+
+
+class FakeCall:
+    """A spawned call of the deployed TrainingJob.run: its attempts run in this process through
+    ``.local()``, each in a fresh TrainingJob (a fresh container), up to 1 + retries; its outcome is
+    kept, as Modal keeps a call's output, so every later ``get`` returns the same."""
+
+    def __init__(self, object_id, config, retries):
+        self.object_id, self.config, self.retries = object_id, config, retries
+        self.attempts, self.outcome, self.cancelled = 0, None, False
+
+    def step(self):
+        """One attempt; the outcome once it succeeded or the attempts ran out."""
+        self.attempts += 1
+        try:
+            self.outcome = ("result", cloud_app.TrainingJob().run.local(self.config))
+        except Exception as exc:
+            if self.attempts > self.retries:
+                self.outcome = ("error", exc)
+
+    def get(self, timeout=None):
+        if self.outcome is None and timeout == 0:
+            raise modal.exception.TimeoutError()  # what modal raises when the result is not there yet
+        while self.outcome is None:
+            self.step()
+        kind, value = self.outcome
+        if kind == "error":
+            raise value
+        return value
+
+    def cancel(self, terminate_containers=False):
+        self.cancelled = True
+        self.outcome = ("error", modal.exception.InputCancellation("Input was cancelled by user"))
+
+
+class FakeModal:
+    """modal.Cls.from_name, modal.FunctionCall.from_id and modal.Volume.from_name, in this process."""
+
+    def __init__(self, tmp_path, monkeypatch, retries=0):
+        self.tmp_path, self.retries, self.calls, self.looked_up = tmp_path, retries, {}, []
+        self.volume = DirectoryVolume(tmp_path / "volume")
+        monkeypatch.setattr(modal.Cls, "from_name", self.cls_from_name)
+        monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id, client=None: self.calls[call_id])
+        monkeypatch.setattr(modal.Volume, "from_name", lambda name, **kwargs: self.volume)
+
+    def cls_from_name(self, app_name, name, **kwargs):
+        fake = self
+
+        class Deployed:
+            options = {}
+
+            def with_options(self, **options):
+                self.options = options
+                return self
+
+            def __call__(self):
+                fake.looked_up.append((app_name, name, self.options))
+                return types.SimpleNamespace(run=types.SimpleNamespace(spawn=fake.spawn))
+
+        return Deployed()
+
+    def spawn(self, config):
+        # The container sees the volume at its mount; here it is a directory, and one torch thread.
+        here = dict(config, run_dir=str(self.tmp_path / "volume" / os.path.relpath(config["run_dir"],
+                                                                                   CLOUD.volume_mount)),
+                    data_root=str(self.tmp_path / "data"), num_threads=1)
+        call = FakeCall(f"fc-{len(self.calls)}", here, self.retries)
+        self.calls[call.object_id] = call
+        return call
+
+
+def test_deploy_runs_modal_deploy_with_the_profile(monkeypatch, capsys):
+    launched = []
+    monkeypatch.setattr(subprocess, "run", lambda command, env: launched.append((command, env)) or
+                        subprocess.CompletedProcess(command, 0))
+    assert main(["cloud", "deploy", "--profile", "production", "--keep-warm"]) == 0
+    (command, env), = launched
+    assert command[1:] == ["-m", "modal", "deploy", "-m", "nsm.cloud.app"]
+    assert env["NSM_CLOUD_PROFILE"] == "production" and env["NSM_CLOUD_KEEP_WARM"] == "1"
+    assert "deployed nsm-production" in capsys.readouterr().out
+
+
+def test_a_detached_run_survives_a_dying_attempt_and_a_dying_client(tmp_path, monkeypatch, commits, capsys):
+    monkeypatch.chdir(tmp_path)
+    fake = FakeModal(tmp_path, monkeypatch, retries=1)
+    train_epoch, failures = NSMTrainer.train_epoch, []
+
+    def dies_in_epoch_1_once(self, loader, epoch, task_type):  # the first attempt's container dies mid-epoch
+        if epoch == 1 and not failures:
+            failures.append(epoch)
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return train_epoch(self, loader, epoch, task_type)
+
+    monkeypatch.setattr(NSMTrainer, "train_epoch", dies_in_epoch_1_once)
+
+    # Launch returns at once: nothing has run, and the calls are recorded here and on the volume.
+    assert main(["cloud", "validate", "--profile", "quick", "--domains", "planning,causal", "--run", "r"]) == 0
+    assert fake.looked_up == [("nsm-quick", "TrainingJob", {})] * 2
+    record = json.loads((tmp_path / CLOUD.local_dir / "r" / "cloud-run.json").read_text())
+    assert json.loads((tmp_path / "volume" / "r" / "cloud-run.json").read_text()) == record
+    assert {job: entry["call_id"] for job, entry in record["jobs"].items()} == {"planning": "fc-0", "causal": "fc-1"}
+    assert record["jobs"]["planning"]["config"] == cloud_run_config("planning", "quick", "r")
+    assert all(call.attempts == 0 for call in fake.calls.values())
+    assert "nsm cloud attach r" in capsys.readouterr().out
+
+    assert main(["cloud", "status", "r"]) == 0
+    assert "planning: running: no checkpoint committed yet" in capsys.readouterr().out
+    fake.calls["fc-0"].step()  # planning's first attempt: epoch 0 committed, then it dies in epoch 1
+    assert fake.calls["fc-0"].outcome is None and failures == [1]
+    assert main(["cloud", "status", "r"]) == 0
+    assert "planning: running: epoch 1 of 2 committed" in capsys.readouterr().out
+
+    # The client dies while attached (after planning's result came, before causal's): no summary yet.
+    real_from_id = modal.FunctionCall.from_id
+
+    def client_dies_at_causal(call_id, client=None):
+        if call_id == "fc-1":
+            raise KeyboardInterrupt
+        return real_from_id(call_id)
+
+    monkeypatch.setattr(modal.FunctionCall, "from_id", client_dies_at_causal)
+    assert main(["cloud", "attach", "r"]) == 130  # as Ctrl-C, or the laptop closing, ends it
+    assert not (tmp_path / CLOUD.local_dir / "r" / "summary.json").exists()
+    monkeypatch.setattr(modal.FunctionCall, "from_id", real_from_id)
+
+    assert main(["cloud", "attach", "r"]) == 0  # again, later: the full summary
+    summary = json.loads((tmp_path / CLOUD.local_dir / "r" / "summary.json").read_text())
+    assert [summary[job]["status"] for job in ("planning", "causal")] == ["success", "success"]
+    assert fake.calls["fc-0"].attempts == 2 and summary["planning"]["epochs_run"] == 2
+    history = json.loads((tmp_path / "volume" / "r" / "planning" / "history.json").read_text())
+    assert [epoch["epoch"] for epoch in history["train"]] == [0, 1]  # the retry resumed after epoch 0
+    assert main(["cloud", "status", "r"]) == 0
+    assert "planning: done" in capsys.readouterr().out
+    assert main(["cloud", "attach", "r"]) == 0  # and again: the same summary
+    assert json.loads((tmp_path / CLOUD.local_dir / "r" / "summary.json").read_text()) == summary
+
+
+def test_attach_reports_failed_jobs_and_cancel_stops_the_rest(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    fake = FakeModal(tmp_path, monkeypatch)
+    build_datasets = nsm.job.build_datasets
+
+    def kg_breaks(config, *args, **kwargs):
+        if config["domain"] == "kg":
+            raise RuntimeError("shape mismatch in the kg job")
+        return build_datasets(config, *args, **kwargs)
+
+    monkeypatch.setattr(nsm.job, "build_datasets", kg_breaks)
+    assert main(["cloud", "train", "--profile", "quick", "--domain", "kg", "--run", "k", "--gpu", "H100",
+                 "--wait"]) == 1  # --wait: the old blocking launch
+    assert fake.looked_up == [("nsm-quick", "TrainingJob", {"gpu": "H100"})]
+    summary = json.loads((tmp_path / CLOUD.local_dir / "k" / "summary.json").read_text())
+    assert summary["kg"]["cause"] == "exception" and "shape mismatch" in summary["kg"]["error"]
+    assert main(["cloud", "status", "k"]) == 0
+    assert "kg: failed: exception (RuntimeError: shape mismatch" in capsys.readouterr().out
+
+    assert main(["cloud", "sweep", "--profile", "quick", "--domain", "causal", "--seed", "0,1", "--run", "s"]) == 0
+    assert main(["cloud", "cancel", "s"]) == 0
+    assert all(call.cancelled for call in list(fake.calls.values())[1:])
+    assert "seed0: cancelled" in capsys.readouterr().out
+    assert main(["cloud", "attach", "s"]) == 1
+    summary = json.loads((tmp_path / CLOUD.local_dir / "s" / "summary.json").read_text())
+    assert {result["cause"] for result in summary.values()} == {"preempted"}  # cancelled, as Modal says it
+
+
+def test_coming_back_to_an_unknown_run_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    FakeModal(tmp_path, monkeypatch)
+    for action in ("status", "attach", "cancel"):
+        assert main(["cloud", action, "nowhere"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no record of a launched run 'nowhere'" in err
+    assert main(["cloud", "attach", "nowhere", "--timeout", "-1"]) == 2
+    assert "--timeout takes minutes" in capsys.readouterr().err
+
+
+def test_an_undeployed_app_and_an_expired_result_are_handled(tmp_path, monkeypatch, capsys):
+    from nsm.cloud import runs
+
+    monkeypatch.chdir(tmp_path)
+    fake = FakeModal(tmp_path, monkeypatch)
+
+    def not_deployed(config):
+        raise modal.exception.NotFoundError("App 'nsm-quick' not found")
+
+    monkeypatch.setattr(fake, "spawn", not_deployed)
+    assert main(["cloud", "train", "--profile", "quick", "--domain", "causal", "--run", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "`nsm cloud deploy --profile quick`" in err
+    assert not (tmp_path / CLOUD.local_dir / "x").exists()  # nothing spawned, nothing recorded
+
+    spawn, spawned = FakeModal.spawn, []
+
+    def connection_drops_at_the_second(config):  # the first call exists on Modal: it must be on record
+        if spawned:
+            raise modal.exception.ConnectionError("connection lost")
+        spawned.append(config["domain"])
+        return spawn(fake, config)
+
+    monkeypatch.setattr(fake, "spawn", connection_drops_at_the_second)
+    assert main(["cloud", "validate", "--profile", "quick", "--domains", "planning,causal", "--run", "y"]) == 2
+    assert "Modal: ConnectionError: connection lost" in capsys.readouterr().err
+    for record_file in (tmp_path / CLOUD.local_dir / "y", tmp_path / "volume" / "y"):
+        record_file = record_file / "cloud-run.json"
+        assert list(json.loads(record_file.read_text())["jobs"]) == ["planning"]
+
+    class Expired:
+        def get(self, timeout=None):
+            raise modal.exception.OutputExpiredError("output expired")
+
+    config = cloud_run_config("causal", "quick", "old")
+    finished = {"status": "success", "test_metrics": {"accuracy": 0.75}, "config": config}
+    (tmp_path / "volume" / "old" / "causal").mkdir(parents=True)
+    (tmp_path / "volume" / "old" / "causal" / "results.json").write_text(json.dumps(finished))
+    record = {"run": "old", "jobs": {"causal": {"call_id": "fc-9", "config": config}}}
+    assert runs.attach(record, lambda call_id: Expired(), fake.volume, wait_s=1) == {"causal": finished}
+    assert "the volume says success" in runs.job_status(record["jobs"]["causal"], lambda call_id: Expired(),
+                                                        fake.volume)

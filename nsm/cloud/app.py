@@ -1,22 +1,28 @@
 """The Modal app: NSM's job function (:func:`nsm.job.run_job`) in GPU containers, and nothing else.
 
+    NSM_CLOUD_PROFILE=dev modal deploy -m nsm.cloud.app          (nsm cloud deploy --profile dev: app nsm-dev)
+
+``nsm cloud validate|train|train-all|sweep`` spawn calls of the deployed ``TrainingJob.run`` and
+return (nsm.cloud.runs). The profile (run size from ``PROFILES``, GPU, timeout and retries from
+``CLOUD_PROFILES``, nsm/config.py) is read from ``NSM_CLOUD_PROFILE`` (default dev) when this module
+is imported, because Modal takes a class's resources from its decorator: one deployed app per
+profile. ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (``min_containers=1``).
+
+The local entry points run the same jobs in an ephemeral app, which ends with the terminal
+(``nsm cloud ... --interactive`` uses them under ``modal run -i``, for a live shell):
+
     modal run -m nsm.cloud.app::validate_all [--run NAME] [--domains planning,causal,kg]
     modal run -m nsm.cloud.app::train_all    [--run NAME] [--domains ...]     (one .map over the domains)
     modal run -m nsm.cloud.app::train        --domain kg [--run NAME]
     modal run -m nsm.cloud.app::sweep        --domain planning --seed 0,1,2 [--lr 1e-3,3e-4] [--batch-size 32,64]
 
-``nsm cloud ...`` wraps these and prints the cost plan first. The profile (run size from
-``PROFILES``, GPU, timeout and retries from ``CLOUD_PROFILES``, nsm/config.py) is read from
-``NSM_CLOUD_PROFILE`` (default dev) when this module is imported, because Modal takes a class's
-resources from its decorator; ``NSM_CLOUD_KEEP_WARM=1`` keeps one container up (``min_containers=1``).
-
 A run name is a run: each job trains in ``/checkpoints/<run>/<domain>`` on the ``nsm-checkpoints``
 volume, commits the volume whenever it has written ``latest.pt`` (every ``checkpoint_every`` epochs
-and at the end), on a failure and when its container exits, and resumes from the newest committed
-checkpoint. So a retried attempt, in a fresh container, continues where the last one stopped, and
-running the same command again continues the run (a new ``--run`` name starts afresh). Each entry
-point prints the summary table, writes it to ``runs/cloud/<run>/summary.json`` here, and returns
-it, failed jobs included with their cause.
+and at the end, with ``progress.json`` naming the epoch), on a failure and when its container exits,
+and resumes from the newest committed checkpoint. So a retried attempt, in a fresh container,
+continues where the last one stopped, and launching the same run again continues it (a new
+``--run`` name starts afresh). Each entry point prints the summary table, writes it to
+``runs/cloud/<run>/summary.json`` here, and returns it, failed jobs included with their cause.
 """
 
 from __future__ import annotations
@@ -24,39 +30,49 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tomllib
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import modal
 
+from nsm.atomic import write_json
 from nsm.cloud.jobs import cloud_run_config, default_run_name, point_label, sweep_points
 from nsm.cloud.outcomes import collect, gather
 from nsm.cloud.plan import cloud_profile, result_wait_s
+from nsm.cloud.runs import app_name
 from nsm.config import CLOUD, DEFAULT_PROFILE, DOMAINS, parse_domains
-from nsm.rundir import format_summary, write_summary
+from nsm.rundir import PROGRESS, format_summary, write_summary
 
 PROFILE = os.environ.get("NSM_CLOUD_PROFILE", DEFAULT_PROFILE)
 KEEP_WARM = os.environ.get("NSM_CLOUD_KEEP_WARM") == "1"
 SETTINGS = cloud_profile(PROFILE)
+# Only a path: modal reads the file when it builds the image (locally), never at import, so this
+# module imports anywhere, in a container or from a non-editable install, without pyproject.toml.
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
-
-def pinned_requirements() -> list[str]:
-    """The project's dependencies and its ``gpu`` extra, exactly as pyproject.toml pins them."""
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["gpu"]]
-
+# The CUDA build of torch, from PyTorch's wheel index for one CUDA version, never PyPI's default
+# (whose CUDA may be newer than the hosts' driver, and then every job fails at resolve_device("cuda")).
+# CUDA 12.8 needs a driver >= 570; Modal's GPU hosts run drivers of that branch or newer, and a newer
+# driver runs older CUDA. The pin matches pyproject.toml's (tests/test_cloud.py checks), so the
+# project's own install afterwards finds it satisfied and keeps this wheel.
+TORCH_VERSION = "2.13.0"
+TORCH_CUDA = "12.8"
+TORCH_INDEX = f"https://download.pytorch.org/whl/cu{TORCH_CUDA.replace('.', '')}"
 
 # The container's Python is this one's: configs, results and exceptions travel between them pickled.
-image = modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
-if modal.is_local():  # the image is built from here; inside a container pyproject.toml is not there
-    # torch==2.13.0 from PyPI on Linux x86-64 is the CUDA build: the same pin gives the GPU wheel.
-    image = image.pip_install(*pinned_requirements())
-image = image.add_local_python_source("nsm")  # /root/nsm: `import nsm` works in the container
+image = (
+    modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+    .pip_install(f"torch=={TORCH_VERSION}", index_url=TORCH_INDEX)
+    # The build fails, rather than every job, if the index served another CUDA build.
+    .run_commands(f"python -c \"import torch; assert torch.version.cuda == '{TORCH_CUDA}', torch.version.cuda\"")
+    .pip_install_from_pyproject(str(PYPROJECT), optional_dependencies=["gpu"])  # nvidia-ml-py: GPU utilisation
+    .add_local_python_source("nsm")  # /root/nsm: `import nsm` works in the container
+)
 
 # The code reaches the container once, through the image (not also as the entry point's package).
-app = modal.App(CLOUD.app_name, include_source=False)
+# One deployed app per profile (nsm-dev, nsm-production, ...): its class's resources are fixed at deploy.
+app = modal.App(app_name(PROFILE), include_source=False)
 volume = modal.Volume.from_name(CLOUD.volume, create_if_missing=True)
 
 
@@ -80,18 +96,28 @@ def reload_volume() -> None:
         volume.reload()
 
 
-@app.cls(
-    image=image,
-    gpu=SETTINGS.gpu if isinstance(SETTINGS.gpu, str) else list(SETTINGS.gpu),  # a list: tried in order
-    cpu=CLOUD.cpu,
-    memory=CLOUD.memory_mib,
-    timeout=int(SETTINGS.timeout_minutes * 60),  # per attempt
-    retries=modal.Retries(max_retries=SETTINGS.retries, backoff_coefficient=1.0, initial_delay=CLOUD.retry_delay_s),
-    volumes={CLOUD.volume_mount: volume},
-    enable_memory_snapshot=True,
-    min_containers=1 if KEEP_WARM else None,
-    env={"NSM_CLOUD_PROFILE": PROFILE, "NSM_CLOUD_KEEP_WARM": "1" if KEEP_WARM else "0"},  # same decorator there
-)
+def function_options(profile: str, keep_warm: bool = False) -> dict[str, Any]:
+    """What ``@app.cls`` gives Modal for ``profile``'s training jobs (tests/test_cloud.py checks each)."""
+    settings = cloud_profile(profile)
+    return dict(
+        gpu=settings.gpu if isinstance(settings.gpu, str) else list(settings.gpu),  # a list: tried in order
+        cpu=CLOUD.cpu,
+        memory=CLOUD.memory_mib,
+        timeout=int(settings.timeout_minutes * 60),  # per attempt
+        # 15 s, 30 s, 60 s, ... capped at the 60 s modal accepts: a fault that lasts gets more time.
+        retries=modal.Retries(max_retries=settings.retries, backoff_coefficient=CLOUD.retry_backoff,
+                              initial_delay=CLOUD.retry_delay_s, max_delay=CLOUD.retry_max_delay_s),
+        volumes={CLOUD.volume_mount: volume},
+        enable_memory_snapshot=True,
+        # Each attempt in a fresh container: a sticky CUDA error cannot fail the retry too.
+        single_use_containers=True,
+        min_containers=1 if keep_warm else None,
+        # The container imports this module too, and must build the same decorator.
+        env={"NSM_CLOUD_PROFILE": profile, "NSM_CLOUD_KEEP_WARM": "1" if keep_warm else "0"},
+    )
+
+
+@app.cls(image=image, **function_options(PROFILE, KEEP_WARM))
 class TrainingJob:
     """A GPU container that runs one job (a run configuration from :mod:`nsm.cloud.jobs`, through
     :func:`nsm.job.run_job`) per call of :meth:`run`."""
@@ -127,6 +153,9 @@ class TrainingJob:
         reload_volume()
 
         def commit_checkpoint(epoch: int) -> None:  # the trainer has just written latest.pt
+            # What `nsm cloud status` reads while the job runs: the epoch this commit makes durable.
+            write_json(Path(config["run_dir"], PROGRESS), {
+                "epoch": epoch, "committed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
             commit_volume(f"checkpoint after epoch {epoch}")
 
         try:

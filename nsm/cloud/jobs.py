@@ -14,6 +14,7 @@ All of them are settings of the run configuration, checked like any other (nsm.c
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -24,10 +25,31 @@ from nsm.errors import NSMError
 SWEEPABLE = {"seed": int, "lr": float, "batch_size": int}
 
 
-def default_run_name(profile: str, sweep_domain: str | None = None) -> str:
-    """The run a command continues unless told another (like ``runs/<domain>`` locally): one per
-    profile, and one per profile and domain for sweeps."""
-    return f"{profile}-sweep-{sweep_domain}" if sweep_domain else profile
+def default_run_name(profile: str, sweep_domain: str | None = None, now: datetime | None = None) -> str:
+    """A new run's name: the profile (and a sweep's domain) and the UTC time to the second, e.g.
+    ``dev-20261202-031800``, so that two launches never train in the same volume directories.
+    Continuing a run takes its name (``--run``)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return f"{profile}-sweep-{sweep_domain}-{stamp}" if sweep_domain else f"{profile}-{stamp}"
+
+
+# Settings that do not change what a job trains: where it runs, and how its data is loaded.
+PLACEMENT = ("run_dir", "data_root", "device", "num_workers", "num_threads", "prefetch_factor", "resume")
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The settings (``lr``, ``data.num_samples``, ...) in which two run configurations train differently."""
+    def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        items = {}
+        for key, value in config.items():
+            if isinstance(value, dict):
+                items.update(flat(value, f"{prefix}{key}."))
+            elif not (prefix == "" and key in PLACEMENT):
+                items[f"{prefix}{key}"] = value
+        return items
+
+    old_items, new_items = flat(old), flat(new)
+    return sorted(key for key in old_items.keys() | new_items.keys() if old_items.get(key) != new_items.get(key))
 
 
 def cloud_run_config(domain: str, profile: str, run: str, *, point: dict[str, Any] | None = None,

@@ -28,10 +28,12 @@ REMEDIES = {
     "exception": "fix the bug: the traceback is in the Modal logs (`modal app logs`) and the run directory's "
                  f"{ERROR} holds the training state at the failure; reproduce with `--interactive` (modal run -i)",
     "timeout": "raise the profile's timeout_minutes in nsm/config.py (per attempt, 1.5-2x the expected runtime) "
-               "or give each job less work; run the same command again to continue from the last committed checkpoint",
+               "or give each job less work; launch again with the same --run to continue from the last committed "
+               "checkpoint (if only the wait for the result ran out, `nsm cloud attach RUN` again)",
     "out-of-memory": "lower batch_size, or give the profile a GPU with more memory (A100-80GB) in nsm/config.py",
-    "preempted": "run the same command again: the job continues from its last committed checkpoint "
-                 "(keep retries >= 1 so Modal does this by itself)",
+    "preempted": "Modal restarts a preempted input by itself (not counted against retries), so this one was "
+                 "cancelled or lost for good: launch the same run again (--run with its name), and the job "
+                 "continues from its last committed checkpoint",
 }
 
 

@@ -6,8 +6,8 @@ Per job (one domain, or one sweep point):
     worst case  every attempt (1 + retries) runs until its timeout, on the dearest GPU it accepts
 
 A container is billed for its GPU plus the CPU cores and memory it reserves, at the list prices in
-nsm/config.py. With ``--keep-warm`` one container (GPU included) stays up, busy or idle, for as long
-as the app runs. Modal is not contacted.
+nsm/config.py. With ``--keep-warm`` (``nsm cloud deploy --keep-warm``) one container (GPU included)
+stays up, busy or idle, for as long as the app stays deployed so. Modal is not contacted.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def container_price_per_hour(gpu: str) -> float:
 def result_wait_s(profile: CloudProfile) -> float:
     """How long to wait for one job's result: all its attempts to their timeouts, the delays between
     them, and the time to start a container and get a GPU."""
-    return (attempts(profile) * profile.timeout_minutes * 60 + profile.retries * CLOUD.retry_delay_s
+    return (attempts(profile) * profile.timeout_minutes * 60 + sum(CLOUD.retry_delays_s(profile.retries))
             + CLOUD.startup_minutes * 60)
 
 
@@ -108,7 +108,8 @@ def format_plan(profile_name: str, jobs: list[str], keep_warm: bool = False) -> 
     # What --keep-warm (min_containers=1) adds: one container of the first-choice GPU.
     warm = container_price_per_hour(gpu_choices(profile)[0])
     if keep_warm:
-        lines.append(f"--keep-warm: ON, one idle container adds ${warm:.2f} per hour while the app runs")
+        lines.append(f"--keep-warm: ON, one idle container adds ${warm:.2f} per hour while deployed so")
     else:
-        lines.append(f"--keep-warm: off (on, one idle container would add ${warm:.2f} per hour while the app runs)")
+        lines.append(f"--keep-warm: off (nsm cloud deploy --keep-warm: one idle container would add ${warm:.2f} "
+                     "per hour while deployed so)")
     return "\n".join(lines)
