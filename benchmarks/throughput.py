@@ -6,8 +6,14 @@ through PyG's ``DataLoader``, so a figure includes batching, the loss, the backw
 clipping and the optimiser step: what one epoch of ``nsm train`` costs. One warm-up epoch is run
 first and not counted. Inference is ``NSMTrainer.evaluate`` over the same split.
 
+``--weights RUN_DIR`` starts from a trained run's ``best.pt`` (model and optimiser state) instead
+of fresh weights: a trained model can be slower, because weights that only weight decay moves
+(those of always-zero input features) and Adam's moments decay into subnormal floats, which CPU
+arithmetic handles slowly. ``--flush-denormal`` sets ``torch.set_flush_denormal(True)`` first.
+
     python benchmarks/throughput.py [--domains planning] [--batch-sizes 32,256] [--threads 1]
                                     [--samples 2000] [--epochs 2] [--device cpu] [--json]
+                                    [--weights RUN_DIR] [--flush-denormal]
 
 Pure measurement: nothing here asserts a time.
 """
@@ -30,6 +36,8 @@ from nsm.data import load_dataset
 from nsm.assemble import resolve_device
 from nsm.job import make_trainer
 from nsm.models import build_model
+from nsm.rundir import BEST
+from nsm.training.checkpoint import load_checkpoint
 
 
 def peak_rss_mib() -> float:
@@ -38,14 +46,31 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+def subnormal_share(tensors) -> float:
+    """The share of nonzero float32 values that are subnormal, read from their bits (with
+    flush-denormal on, float comparisons would see them as zero)."""
+    bits = [t.detach().float().contiguous().view(torch.int32) & 0x7FFFFFFF
+            for t in tensors if torch.is_tensor(t) and t.is_floating_point()]
+    nonzero = sum(int((b != 0).sum()) for b in bits)
+    return sum(int(((b != 0) & (b < 0x00800000)).sum()) for b in bits) / max(nonzero, 1)
+
+
 def measure(domain: str, model_name: str, batch_size: int, dataset, device: torch.device, epochs: int,
-            run_dir: str) -> dict:
+            run_dir: str, weights: str | None = None) -> dict:
     torch.manual_seed(0)
     config = make_run_config(domain, "dev", model=model_name, batch_size=batch_size, run_dir=run_dir,
                              checkpoint_every=10**6)
     model = build_model(model_name, **config["model_args"]).to(device)
     trainer = make_trainer(config, model, device)
     trainer.progress = None
+    row = {}
+    if weights:  # the trained run's weights and Adam moments (its configuration must build this model)
+        state = load_checkpoint(f"{weights}/{BEST}")
+        model.load_state_dict(state["model_state_dict"])
+        trainer.optimizer.load_state_dict(state["optimizer_state_dict"])
+        row["subnormal_weights"] = round(subnormal_share(model.state_dict().values()), 4)
+        row["subnormal_adam_state"] = round(subnormal_share(
+            value for moments in trainer.optimizer.state.values() for value in moments.values()), 4)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0),
                         pin_memory=device.type == "cuda")
     task_type = config["model_args"]["task_type"]
@@ -63,7 +88,7 @@ def measure(domain: str, model_name: str, batch_size: int, dataset, device: torc
         torch.cuda.synchronize()
     inference = len(dataset) / (time.perf_counter() - start)
     return {"train_graphs_per_s": round(statistics.median(train_rates), 1),
-            "inference_graphs_per_s": round(inference, 1)}
+            "inference_graphs_per_s": round(inference, 1), **row}
 
 
 def main() -> None:
@@ -77,14 +102,20 @@ def main() -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     parser.add_argument("--data-root", default="data_cache")
     parser.add_argument("--run-dir", default="/tmp/nsm-throughput", help="scratch directory for checkpoints")
+    parser.add_argument("--weights", metavar="RUN_DIR", help="start from this run's best.pt (e.g. runs/validate/planning)")
+    parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) before anything runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.flush_denormal and not torch.set_flush_denormal(True):
+        parser.error("this CPU cannot flush denormals (no SSE3 DAZ)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                          "torch": torch.__version__, "threads": torch.get_num_threads()},
+                          "torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "flush_denormal": args.flush_denormal},
+              "weights": args.weights or "fresh",
               "model": args.model, "results": {}}
     for domain in args.domains.split(","):
         dataset = load_dataset(domain, args.data_root, "train", seed=0,
@@ -97,7 +128,7 @@ def main() -> None:
         rows = {}
         for batch_size in map(int, args.batch_sizes.split(",")):
             rows[batch_size] = measure(domain, args.model, batch_size, dataset, device, args.epochs,
-                                       f"{args.run_dir}/{domain}-{batch_size}")
+                                       f"{args.run_dir}/{domain}-{batch_size}", args.weights)
             if not args.json:
                 print(f"{domain:<9} {sizes['mean_nodes']:>5} nodes {sizes['mean_edges']:>6} edges  batch {batch_size:>4}: "
                       f"train {rows[batch_size]['train_graphs_per_s']:>8.1f} graphs/s, "
