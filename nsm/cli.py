@@ -23,13 +23,13 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from nsm.config import (
-    DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, MAX_EPOCHS, MODELS, PROFILES, RANKING_NEGATIVES, RANKINGS,
-    check_integer, make_run_config, parse_domains,
+    DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, KGE_MODELS, MAX_EPOCHS, MODELS, PROFILES, RANKING_NEGATIVES, RANKINGS,
+    check_integer, check_number, make_run_config, parse_domains, parse_setting_value, read_settings_file,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.data.domains import domain_questions
 from nsm.errors import NSMError
-from nsm.rundir import BEST, LATEST, REPORT, RESULTS, SUMMARY, TENSORBOARD, format_summary
+from nsm.rundir import BEST, CONFIG, LATEST, REPORT, RESULTS, SUMMARY, TENSORBOARD, format_summary
 
 
 def _integer(name: str, least: int, most: int | None = None):
@@ -47,6 +47,28 @@ def _integer(name: str, least: int, most: int | None = None):
 def _run_integer(key: str):
     """An argparse type for an integer run setting, with the range validate_run_config holds it to."""
     return _integer(key, *INTEGER_SETTINGS[key])
+
+
+def _run_number(key: str):
+    """An argparse type for a number run setting, with the range validate_run_config holds it to."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        try:
+            return check_number(key, value)
+        except NSMError as exc:  # argparse turns this into a usage error
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    """A ``--set`` item: ``key=value`` -> ``(key, value)``; the value is parsed and checked later."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model_args.num_bases=4), got {text!r}")
+    return key.strip(), value.strip()
 
 
 def _domain_list(text: str) -> list[str]:
@@ -68,6 +90,26 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "embedding (complex, rotate: transductive, trained on train.txt's triples)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     parser.add_argument("--data-root", help="where generated datasets are cached (default data_cache)")
+    tuning = parser.add_argument_group(
+        "hyperparameters", "Precedence, lowest first: the profile, --config, --set, these flags. Every value is "
+                           "checked before anything runs.")
+    tuning.add_argument("--lr", type=_run_number("lr"), help="learning rate (default: the profile's)")
+    tuning.add_argument("--batch-size", type=_run_integer("batch_size"), metavar="N", help="samples per training step")
+    tuning.add_argument("--hidden", type=_run_integer("model_args.node_features"), metavar="N",
+                        help="node feature width, model_args.node_features (a KG embedding's hidden_channels)")
+    tuning.add_argument("--pool-ratio", type=_run_number("model_args.pool_ratio"), metavar="R",
+                        help="share of nodes each pooling keeps, in (0, 1] (model_args.pool_ratio)")
+    tuning.add_argument("--cycle-weight", type=_run_number("cycle_loss_weight"), metavar="W",
+                        help="weight of the cycle (reconstruction) loss, cycle_loss_weight")
+    tuning.add_argument("--num-levels", type=_run_integer("model_args.num_levels"), metavar="L",
+                        help="levels of the hierarchy, 2 or 3 (model_args.num_levels)")
+    tuning.add_argument("--set", type=_assignment, action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="any other run setting, dotted for nested ones: --set model_args.num_bases=4 "
+                             "--set temperature.final_temp=0.5 (a TOML value: 4, 1e-3, true, cpu or \"text\"); "
+                             "repeatable, later ones win")
+    tuning.add_argument("--config", metavar="FILE.toml",
+                        help="run settings from a TOML file: top-level keys and [model_args], [data], [temperature] "
+                             "tables")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kg only: the most entities a subgraph keeps (default 24)")
     train.add_argument("--no-resume", action="store_true", help=f"ignore RUN_DIR/{LATEST} and start over")
     train.add_argument("--tensorboard", action="store_true", help=f"write TensorBoard scalars to RUN_DIR/{TENSORBOARD}")
+    train.add_argument("--dry-run", action="store_true",
+                       help=f"print the resolved run config as JSON (what RUN_DIR/{CONFIG} would hold) and exit "
+                            "without training or writing anything")
 
     validate = commands.add_parser("validate", help="train all domains in parallel and print a summary",
                                    description="Train each domain in its own process; one failing domain never "
@@ -227,14 +272,27 @@ def format_stats(stats: dict) -> str:
     ])
 
 
-def _run_config(args, domain: str, run_dir: str) -> dict:
-    # Options a command lacks, or left unset, are None: make_run_config keeps the profile's value.
+def _settings(args) -> list[tuple[str, dict]]:
+    """The layers of settings below the flags: the --config file's, then each --set, in order."""
+    layers = []
+    if args.config:
+        layers.append((args.config, read_settings_file(args.config)))
+    for key, text in args.settings:
+        layers.append((f"--set {key}={text}", {key: parse_setting_value(text)}))
+    return layers
+
+
+def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]]) -> dict:
+    # Options a command lacks, or left unset, are None: make_run_config keeps the lower layers' value.
+    hidden = "hidden_channels" if args.model in KGE_MODELS else "node_features"
     return make_run_config(
-        domain, args.profile, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,
-        data_root=args.data_root, run_dir=run_dir, resume=not args.no_resume,
+        domain, args.profile, settings, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,
+        data_root=args.data_root, run_dir=run_dir, resume=False if args.no_resume else None,
         kg_dir=getattr(args, "kg_dir", None), checkpoint_every=getattr(args, "checkpoint_every", None),
         tensorboard=getattr(args, "tensorboard", False) or None,
+        lr=args.lr, batch_size=args.batch_size, cycle_loss_weight=args.cycle_weight,
         data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None)},
+        model_args={hidden: args.hidden, "pool_ratio": args.pool_ratio, "num_levels": args.num_levels},
     )
 
 
@@ -243,7 +301,10 @@ def cmd_train(args) -> int:
 
     if (args.kg_dir or args.hops or args.max_entities) and args.domain != "kg":
         raise NSMError("--kg-dir, --hops and --max-entities only apply to --domain kg")
-    config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}")
+    config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}", _settings(args))
+    if args.dry_run:
+        print(json.dumps(config, indent=2))
+        return 0
     with logging_redirect_tqdm():  # the epoch lines go above the progress bar, not through it
         results = run_job(config)
     print(format_summary({args.domain: results}))
@@ -255,7 +316,8 @@ def cmd_validate(args) -> int:
     from nsm.runners.local import run_domains
 
     root = Path(args.run_dir)
-    configs = {domain: _run_config(args, domain, str(root / domain)) for domain in args.domains}
+    settings = _settings(args)
+    configs = {domain: _run_config(args, domain, str(root / domain), settings) for domain in args.domains}
     summary = run_domains(configs, root)
     print(format_summary(summary))
     print(f"summary: {root / SUMMARY}")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import math
+import tomllib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from nsm.checks import MAX_SEED, check_integer
 from nsm.data.domains import DOMAINS, get_domain
@@ -191,19 +192,25 @@ def temperature_schedule(epochs: int, initial: float, final: float, warmup_fract
     return {"initial_temp": initial, "final_temp": final, "decay_rate": decay_rate, "warmup_epochs": warmup}
 
 
-def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: Any) -> dict[str, Any]:
+def make_run_config(domain: str, profile: str = DEFAULT_PROFILE,
+                    settings: Iterable[tuple[str, Mapping[str, Any]]] = (), **overrides: Any) -> dict[str, Any]:
     """The complete configuration of one run, as a plain dict.
 
-    ``overrides`` replace top-level keys (``epochs``, ``seed``, ``model``, ``run_dir``, ...);
-    ``data`` overrides are merged into the profile's data arguments. ``None`` values are ignored so
-    that unset CLI options fall through to the profile. Unless ``temperature`` is given, the
-    temperature schedule follows the run's epochs (:func:`temperature_schedule`).
+    Precedence, lowest first: the profile (and the domain's declarations); ``settings``, layers of
+    ``(source, {dotted key: value})`` (a ``--config`` file, then each ``--set``), later ones winning,
+    each applied by :func:`apply_settings` and checked, an error naming its source; ``overrides``
+    (the CLI's flags): top-level keys (``epochs``, ``seed``, ``model``, ``run_dir``, ...), with
+    ``data`` and ``model_args`` overrides merged into those tables. ``None`` values are ignored so
+    that unset CLI options fall through. Unless ``temperature`` is given (whole, or its
+    ``decay_rate`` or ``warmup_epochs`` as settings), the temperature schedule follows the run's
+    epochs and its initial and final temperatures (:func:`temperature_schedule`).
     """
     declared = get_domain(domain)
     if profile not in PROFILES:
         raise NSMError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if profile not in declared.profile_data:
         raise NSMError(f"domain {domain!r} declares no data size for profile {profile!r} (its profile_data)")
+    settings = list(settings)
     chosen = PROFILES[profile]
     config: dict[str, Any] = {
         "domain": domain,
@@ -223,28 +230,148 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE, **overrides: An
         "select_best_by": declared.select_best_by,
         **{k: copy.deepcopy(v) for k, v in asdict(chosen).items()
            if k not in ("description", "temperature_range", "temperature_warmup")},
-        "temperature": None,  # TemperatureScheduler's arguments; set below from the epochs
+        "temperature": temperature_schedule(chosen.epochs, *chosen.temperature_range, chosen.temperature_warmup),
         "data": dict(declared.profile_data[profile]),
         "model_args": declared.model_args(),
     }
     config.pop("kge_epochs")
-    if overrides.get("model") in KGE_MODELS:
+    model = overrides.get("model") or next((layer["model"] for _, layer in reversed(settings) if "model" in layer),
+                                           None)
+    if model in KGE_MODELS:
         # Its own sizes: whole triples per step, not subgraphs; entity and relation counts come from the files.
         config.update(epochs=chosen.kge_epochs, batch_size=KGE.batch_size, lr=KGE.lr,
                       model_args={"task_type": "link_prediction", "hidden_channels": KGE.hidden_channels})
-    data_overrides = overrides.pop("data", None) or {}
+    for source, layer in settings:
+        try:
+            config = apply_settings(config, layer)
+            check_fields(config)
+        except NSMError as exc:
+            raise NSMError(f"{source}: {exc}") from None
+    tables = {name: overrides.pop(name, None) or {} for name in ("data", "model_args")}
     for key, value in overrides.items():
         if value is None:
             continue
         if key not in config:
             raise NSMError(f"unknown run setting {key!r}")
         config[key] = value
-    config["data"].update({k: v for k, v in data_overrides.items() if v is not None})
+    config["data"].update({k: v for k, v in tables["data"].items() if v is not None})
+    for key, value in tables["model_args"].items():
+        if value is not None:
+            if key not in config["model_args"]:
+                raise NSMError(f"unknown run setting model_args.{key} (model_args has {', '.join(config['model_args'])})")
+            config["model_args"][key] = value
     validate_run_config(config)  # first: the temperature schedule needs a valid epoch count
-    if config["temperature"] is None:
-        config["temperature"] = temperature_schedule(config["epochs"], *chosen.temperature_range,
-                                                     chosen.temperature_warmup)
+    set_keys = {key for _, layer in settings for key in flatten_settings(layer)}
+    if overrides.get("temperature") is None and not set_keys & {"temperature.decay_rate", "temperature.warmup_epochs"}:
+        config["temperature"] = temperature_schedule(config["epochs"], config["temperature"]["initial_temp"],
+                                                     config["temperature"]["final_temp"], chosen.temperature_warmup)
+        validate_run_config(config)
     return config
+
+
+# What ``--set`` and ``--config`` may not change: each has its own flag, or the run fills it.
+FIXED_SETTINGS: dict[str, str] = {
+    "domain": "give --domain (or --domains)",
+    "profile": "give --profile",
+    "run_dir": "give --run-dir",
+    "relations": "the job reads them from --kg-dir's files",
+    "entities": "the job reads them from --kg-dir's files",
+    "model_args.task_type": "the domain fixes it",
+    "model_args.num_relations": "the domain fixes it (a --kg-dir run's files, for your own KG)",
+    "model_args.num_classes": "the domain fixes it",
+    "model_args.num_entities": "the job reads them from --kg-dir's files",
+}
+# Settings a domain takes beyond what its config holds by default (kg: its subgraphs' size).
+OPTIONAL_SETTINGS: dict[str, dict[str, type]] = {"kg": {"data.hops": int, "data.max_entities": int}}
+# The type of a setting whose default is None.
+NONE_SETTINGS: dict[str, type] = {"kg_dir": str}
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table of settings"}
+
+
+def parse_setting_value(text: str) -> Any:
+    """A ``--set`` value: a TOML literal where it is one (``4``, ``1e-3``, ``true``, ``"a b"``,
+    ``inf``), a Python number (``.5``), else the text itself (``cpu``)."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def flatten_settings(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model_args": {"num_bases": 4}, "lr": 1e-3}`` -> ``{"model_args.num_bases": 4, "lr": 1e-3}``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(flatten_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def apply_settings(config: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with ``settings`` (``{"lr": 1e-3, "model_args.num_bases": 4}``: dotted
+    keys for nested tables; nested dicts are flattened) in place. Each key must name a field of
+    the config and each value have that field's type (a number field takes an integer too); a
+    one-line NSMError names the key otherwise. Ranges are :func:`validate_run_config`'s."""
+    config = copy.deepcopy(config)
+    for key, value in flatten_settings(settings).items():
+        if key in FIXED_SETTINGS:
+            raise NSMError(f"{key} cannot be set here: {FIXED_SETTINGS[key]}")
+        *parents, name = key.split(".")
+        table, path = config, []
+        for part in parents:
+            if not isinstance(table.get(part), dict):
+                where = f" ({'.'.join([*path, part])} is not a table)" if part in table else ""
+                raise NSMError(f"unknown run setting {key}{where}")
+            table, path = table[part], [*path, part]
+        optional = OPTIONAL_SETTINGS.get(config["domain"], {})
+        if name not in table and key not in optional:
+            settable = [k for k in table if ".".join([*path, k]) not in FIXED_SETTINGS]
+            owner = ".".join(path) if path else "the run config"
+            raise NSMError(f"unknown run setting {key} ({owner} has {', '.join(settable)})")
+        current = table.get(name)
+        kind = optional.get(key) or NONE_SETTINGS.get(key) or type(current)
+        table[name] = _typed(key, value, kind)
+    return config
+
+
+def _typed(key: str, value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) and kind is not dict:
+        return value
+    shown = repr(value) if isinstance(value, str) else json_literal(value)
+    if kind is dict:
+        raise NSMError(f"{key} takes {_KINDS[dict]}; set its fields, like {key}.<field>=..., got {shown}")
+    raise NSMError(f"{key} takes {_KINDS.get(kind, kind.__name__)}, got {shown}")
+
+
+def json_literal(value: Any) -> str:
+    """``value`` as a user wrote it: ``true``, ``1.5``, ``[1, 2]``."""
+    import json
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def read_settings_file(path: str) -> dict[str, Any]:
+    """The settings of a ``--config`` TOML file: its top-level keys and its tables (``[model_args]``,
+    ``[data]``, ``[temperature]``), flattened to dotted keys; a one-line NSMError naming the file
+    when it cannot be read or parsed."""
+    try:
+        with open(path, "rb") as f:
+            return flatten_settings(tomllib.load(f))
+    except OSError as exc:
+        raise NSMError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise NSMError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise NSMError(f"{path} is not valid TOML: it is not UTF-8 text") from None
 
 
 def updated(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -262,27 +389,73 @@ def updated(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
 # that rounds to 1.0 and τ never anneals, and it loses accuracy long before; no run comes near this
 # bound (production is 100 epochs, and 100,000 epochs of even the quick profile take days).
 MAX_EPOCHS = 100_000
-# The integer settings of a run: (least, most) allowed, None for no upper bound.
+# The integer settings of a run, dotted keys for nested ones: (least, most) allowed, None for no upper bound.
 INTEGER_SETTINGS: dict[str, tuple[int, int | None]] = {
     "epochs": (1, MAX_EPOCHS), "seed": (0, MAX_SEED), "batch_size": (1, None), "checkpoint_every": (1, None),
     "log_interval": (1, None), "prefetch_factor": (1, None), "lr_warmup_epochs": (0, None), "num_workers": (0, None),
-    "num_threads": (0, None),
+    "num_threads": (0, None), "early_stopping_patience": (1, None),
+    "model_args.node_features": (1, None), "model_args.num_bases": (1, None), "model_args.hidden_channels": (1, None),
+    # NSMModel's hierarchy has 2 or 3 levels (nsm.models.hierarchical.CYCLE_WEIGHTS).
+    "model_args.num_levels": (2, 3), "temperature.warmup_epochs": (0, None),
+    "data.num_samples": (1, None), "data.hops": (1, None), "data.max_entities": (2, None),
 }
+# The number settings: (least, most, whether least itself is allowed); every one must be finite.
+NUMBER_SETTINGS: dict[str, tuple[float, float, bool]] = {
+    "lr": (0, math.inf, False), "reconstruction_lr_scale": (0, math.inf, False),
+    "weight_decay": (0, math.inf, True), "cycle_loss_weight": (0, math.inf, True),
+    "gradient_clip": (0, math.inf, True),  # 0: no clipping
+    "model_args.pool_ratio": (0, 1, False),
+    "temperature.initial_temp": (0, math.inf, False), "temperature.final_temp": (0, math.inf, False),
+    "temperature.decay_rate": (0, 1, False),
+}
+
+
+def check_number(key: str, value: Any) -> float:
+    """``value`` if it is a finite number in ``key``'s range (:data:`NUMBER_SETTINGS`); else NSMError naming ``key``."""
+    least, most, closed = NUMBER_SETTINGS[key]
+    # inf passes "> 0" and nan fails every comparison: both would train to nan.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and (least <= value if closed else least < value) and value <= most:
+        return value
+    if most == math.inf:
+        rule = "non-negative and finite" if closed else "positive and finite"
+    else:
+        rule = f"in {'[' if closed else '('}{least:g}, {most:g}]"
+    raise NSMError(f"{key} must be {rule}, got {value!r}")
+
+
+def _setting(config: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """Whether ``config`` holds the dotted ``key``, and its value."""
+    value: Any = config
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def validate_run_config(config: dict[str, Any]) -> None:
     """Refuse settings that cannot run, with one clear line."""
-    if config["model"] not in MODELS:
-        raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
+    check_fields(config)
     if config["model"] in KGE_MODELS and not (config["domain"] == "kg" and config["kg_dir"]):
         raise NSMError(f"--model {config['model']} embeds the entities of a KG in the TSV layout: it needs "
                        f"--domain kg --kg-dir DIR")
+    if config["kg_dir"] is not None and config["domain"] != "kg":
+        raise NSMError(f"kg_dir only applies to the kg domain, not {config['domain']}")
+
+
+def check_fields(config: dict[str, Any]) -> None:
+    """The part of :func:`validate_run_config` that looks at one setting at a time (its choices, its
+    range), so that a layer of settings is checked before a later one (a flag) completes it."""
+    if config["model"] not in MODELS:
+        raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
     if config["device"] not in ("auto", "cpu", "cuda"):
         raise NSMError(f"unknown device {config['device']!r}; choose auto, cpu or cuda")
     for key, (least, most) in INTEGER_SETTINGS.items():
-        check_integer(key, config[key], least, most)
-    for key in ("lr", "reconstruction_lr_scale"):
-        value = config[key]
-        # inf passes "> 0" and nan fails every comparison: both would train to nan.
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
-            raise NSMError(f"{key} must be positive and finite, got {value!r}")
+        present, value = _setting(config, key)
+        if present:
+            check_integer(key, value, least, most)
+    for key in NUMBER_SETTINGS:
+        present, value = _setting(config, key)
+        if present and value is not None:
+            check_number(key, value)

@@ -28,7 +28,7 @@ POINTS = (
     "train.step",  # after each optimiser step
     "eval.batch",  # after each batch of a validation or test evaluation
     "checkpoint.before-replace", "checkpoint.after-keep-previous", "checkpoint.after-replace",
-    "json.before-replace", "json.after-replace",  # history.json, results.json
+    "json.before-replace", "json.after-replace",  # config.json, history.json, results.json
 )
 
 

@@ -6,7 +6,7 @@ calls it inside a GPU container. It reads a run configuration from :mod:`nsm.con
 the best checkpoint on the held-out test split (:mod:`nsm.evaluation`; a ``--kg-dir`` run also ranks
 its test queries) and writes, in ``run_dir`` (see :mod:`nsm.rundir`)::
 
-    latest.pt  best.pt  history.json  results.json
+    config.json  latest.pt  best.pt  history.json  results.json
 
 A failure writes ``failed-attempt.json`` instead (the error and its traceback), beside its last
 checkpoint and the results of any earlier success, which stay. One job at a time holds a run
@@ -37,7 +37,9 @@ from nsm.evaluation.metrics import compute_classification_metrics
 from nsm.host import describe_host
 from nsm.models import NSMModel
 from nsm.models.confidence.temperature import TemperatureScheduler
-from nsm.rundir import BEST, best_checkpoint, run_lock, write_failed_attempt, write_history, write_results
+from nsm.rundir import (
+    BEST, best_checkpoint, run_lock, write_config, write_failed_attempt, write_history, write_results,
+)
 from nsm.training.checkpoint import load_checkpoint, save_checkpoint
 from nsm.training.gpu import gpu_summary
 from nsm.training.progress import ProgressFn
@@ -106,6 +108,7 @@ def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
         raise NSMError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
     with run_lock(run_dir):
         sweep_temp_files(run_dir)
+        write_config(run_dir, config)  # the config this job was started with (a resume's may differ)
         if config["num_threads"]:  # 0: torch's default
             torch.set_num_threads(config["num_threads"])
         started = time.perf_counter()

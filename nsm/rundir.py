@@ -4,6 +4,8 @@ files only through this module.
 
 A **run directory** (``nsm train --run-dir``, ``runs/<domain>`` by default) holds one job::
 
+    config.json          the run configuration the job was started with, resolved from its
+                         profile, --config file, --set and flags (nsm.job, write_config)
     latest.pt            the newest epoch's training state, written every checkpoint_every epochs
                          and at the last one by NSMTrainer (nsm.training); resumes start here
     previous.pt          the latest.pt it replaced: the fallback when latest.pt is damaged
@@ -74,6 +76,7 @@ BEST = "best.pt"
 ERROR = "error.pt"
 HISTORY = "history.json"
 RESULTS = "results.json"
+CONFIG = "config.json"
 FAILED_ATTEMPT = "failed-attempt.json"
 TRAIN_LOG = "train.log"
 TENSORBOARD = "tensorboard"
@@ -161,6 +164,16 @@ def best_checkpoint(run_dir: str | os.PathLike, name: str = BEST) -> Path:
 
 
 # Writers.
+
+def write_config(run_dir: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Record the configuration a job starts with: ``config.json``. A record, not a need of the
+    run: where it cannot be written, a warning says so and the job goes on (its results hold the
+    config as well)."""
+    try:
+        write_json(Path(run_dir) / CONFIG, config)
+    except OSError as exc:
+        warnings.warn(f"cannot write {Path(run_dir) / CONFIG}: {exc.strerror or exc}; the run goes on")
+
 
 def write_history(run_dir: str | os.PathLike, history: dict[str, Any]) -> None:
     """Record a finished run's per-epoch metrics: ``history.json``."""

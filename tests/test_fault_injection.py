@@ -5,7 +5,7 @@ temporary file left behind.
 The points (nsm.faults.POINTS) cover data generation (each split's cache file, before and after
 its rename), mid-epoch (after an optimiser step), validation and the final test evaluation (after
 a batch), each step of a checkpoint write (before the rename, after latest.pt became previous.pt,
-after the rename) and the writes of history.json and results.json. The runs use torch's default
+after the rename) and the writes of config.json, history.json and results.json. The runs use torch's default
 thread count, as `nsm train` does. Each run is `nsm.cli.main(["train", ...])` in a process of its
 own, forked from a server that has imported NSM already (multiprocessing's forkserver): a fresh
 interpreter each time would spend most of the suite's minutes importing torch. Run directly (``python tests/test_fault_injection.py``) it
@@ -35,10 +35,10 @@ DOMAINS = ("planning", "causal")
 EPOCHS = 3
 # How often a quick run of EPOCHS epochs passes each point (120 samples: 84 train = 3 batches of 32,
 # 18 val and 18 test = 1 batch each; best.pt at least once and latest.pt every epoch; the
-# previous.pt rename from the second latest.pt on; history.json then results.json).
+# previous.pt rename from the second latest.pt on; config.json, history.json, then results.json).
 PASSES = {"data.before-replace": 3, "data.after-replace": 3, "train.step": 3 * EPOCHS, "eval.batch": EPOCHS + 1,
           "checkpoint.before-replace": EPOCHS + 1, "checkpoint.after-keep-previous": EPOCHS - 1,
-          "checkpoint.after-replace": EPOCHS + 1, "json.before-replace": 2, "json.after-replace": 2}
+          "checkpoint.after-replace": EPOCHS + 1, "json.before-replace": 3, "json.after-replace": 3}
 POINTS_PER_DOMAIN = 12
 TIMING_KEYS = ("time_s", "graphs_per_s")
 
