@@ -284,7 +284,8 @@ def _settings(args) -> list[tuple[str, dict]]:
 
 def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]]) -> dict:
     # Options a command lacks, or left unset, are None: make_run_config keeps the lower layers' value.
-    hidden = "hidden_channels" if args.model in KGE_MODELS else "node_features"
+    model = args.model or next((layer["model"] for _, layer in reversed(settings) if "model" in layer), None)
+    hidden = "hidden_channels" if model in KGE_MODELS else "node_features"
     return make_run_config(
         domain, args.profile, settings, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,
         data_root=args.data_root, run_dir=run_dir, resume=False if args.no_resume else None,

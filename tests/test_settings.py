@@ -161,3 +161,11 @@ def test_a_file_may_choose_a_kg_embedding_that_a_flag_completes():
                                                                      "hidden_channels": 8}
     with pytest.raises(NSMError, match="needs --domain kg --kg-dir DIR"):
         make_run_config("kg", "quick", [("run.toml", {"model": "complex"})])
+
+
+@pytest.mark.parametrize("choice", [["--model", "rotate"], ["--set", "model=complex"]])
+def test_hidden_is_a_kg_embeddings_width(capsys, choice):
+    assert main(["train", "--domain", "kg", "--profile", "quick", "--kg-dir", "kg", "--dry-run", "--hidden", "12",
+                 *choice]) == 0
+    assert json.loads(capsys.readouterr().out)["model_args"] == {"task_type": "link_prediction",
+                                                                 "hidden_channels": 12}
