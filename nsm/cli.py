@@ -24,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from nsm.config import (
     DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, KGE_MODELS, MAX_EPOCHS, MODELS, PROFILES, RANKING_NEGATIVES, RANKINGS,
-    check_integer, check_number, make_run_config, parse_domains, parse_setting_value, read_settings_file,
+    check_integer, check_number, make_run_config, parse_domains, parse_setting_value, read_settings_file, run_model,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.data.domains import domain_questions
@@ -284,7 +284,7 @@ def _settings(args) -> list[tuple[str, dict]]:
 
 def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]]) -> dict:
     # Options a command lacks, or left unset, are None: make_run_config keeps the lower layers' value.
-    model = args.model or next((layer["model"] for _, layer in reversed(settings) if "model" in layer), None)
+    model = run_model(args.model, settings)
     hidden = "hidden_channels" if model in KGE_MODELS else "node_features"
     return make_run_config(
         domain, args.profile, settings, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,

@@ -12,6 +12,7 @@ travels to a worker process or a cloud container. Changing a setting afterwards 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import tomllib
 from dataclasses import asdict, dataclass
@@ -235,8 +236,7 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE,
         "model_args": declared.model_args(),
     }
     config.pop("kge_epochs")
-    model = overrides.get("model") or next((layer["model"] for _, layer in reversed(settings) if "model" in layer),
-                                           None)
+    model = run_model(overrides.get("model"), settings)
     if model in KGE_MODELS:
         # Its own sizes: whole triples per step, not subgraphs; entity and relation counts come from the files.
         config.update(epochs=chosen.kge_epochs, batch_size=KGE.batch_size, lr=KGE.lr,
@@ -255,11 +255,8 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE,
             raise NSMError(f"unknown run setting {key!r}")
         config[key] = value
     config["data"].update({k: v for k, v in tables["data"].items() if v is not None})
-    for key, value in tables["model_args"].items():
-        if value is not None:
-            if key not in config["model_args"]:
-                raise NSMError(f"unknown run setting model_args.{key} (model_args has {', '.join(config['model_args'])})")
-            config["model_args"][key] = value
+    config = apply_settings(config, {f"model_args.{key}": value for key, value in tables["model_args"].items()
+                                     if value is not None})
     validate_run_config(config)  # first: the temperature schedule needs a valid epoch count
     set_keys = {key for _, layer in settings for key in flatten_settings(layer)}
     if overrides.get("temperature") is None and not set_keys & {"temperature.decay_rate", "temperature.warmup_epochs"}:
@@ -267,6 +264,11 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE,
                                                      config["temperature"]["final_temp"], chosen.temperature_warmup)
         validate_run_config(config)
     return config
+
+
+def run_model(flag: str | None, settings: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """The model a run will train: the flag's, else the last settings layer's that names one."""
+    return flag or next((layer["model"] for _, layer in reversed(list(settings)) if "model" in layer), None)
 
 
 # What ``--set`` and ``--config`` may not change: each has its own flag, or the run fills it.
@@ -352,7 +354,6 @@ def _typed(key: str, value: Any, kind: type) -> Any:
 
 def json_literal(value: Any) -> str:
     """``value`` as a user wrote it: ``true``, ``1.5``, ``[1, 2]``."""
-    import json
     try:
         return json.dumps(value)
     except (TypeError, ValueError):

@@ -49,6 +49,19 @@ def commits(monkeypatch):
     return reasons
 
 
+@pytest.fixture
+def kg_breaks(monkeypatch):
+    """Every kg job fails as a bug in it would (its dataset cannot be built); the others run."""
+    build_datasets = nsm.job.build_datasets
+
+    def breaking(config, *args, **kwargs):
+        if config["domain"] == "kg":
+            raise RuntimeError("shape mismatch in the kg job")
+        return build_datasets(config, *args, **kwargs)
+
+    monkeypatch.setattr(nsm.job, "build_datasets", breaking)
+
+
 def quick_config(tmp_path, domain="planning", run="test", **overrides):
     config = cloud_run_config(domain, "quick", run, volume_dir=str(tmp_path / "volume"))
     # One torch thread, as for every test here (the container's two would fight over a busy CPU).
@@ -187,7 +200,7 @@ def in_process_map(function, inputs, return_exceptions=False):
             yield exc
 
 
-def test_entry_points_keep_the_other_domains_when_one_job_raises(tmp_path, monkeypatch, commits, capsys):
+def test_entry_points_keep_the_other_domains_when_one_job_raises(tmp_path, monkeypatch, commits, kg_breaks, capsys):
     monkeypatch.chdir(tmp_path)  # the local summary goes to runs/cloud/<run>/ here
     monkeypatch.setattr(cloud_app, "PROFILE", "quick")
 
@@ -198,14 +211,6 @@ def test_entry_points_keep_the_other_domains_when_one_job_raises(tmp_path, monke
     monkeypatch.setattr(cloud_app, "cloud_run_config", config_here)
     monkeypatch.setattr(modal.functions.Function, "spawn", lambda self, *args: InProcessCall(self, args))
     monkeypatch.setattr(modal.functions.Function, "map", in_process_map)
-    build_datasets = nsm.job.build_datasets
-
-    def kg_breaks(config, *args, **kwargs):
-        if config["domain"] == "kg":
-            raise RuntimeError("shape mismatch in the kg job")
-        return build_datasets(config, *args, **kwargs)
-
-    monkeypatch.setattr(nsm.job, "build_datasets", kg_breaks)
 
     summary = cloud_app.validate_all(run="demo", domains=",".join(DOMAINS))
     assert [summary[domain]["status"] for domain in DOMAINS] == ["success", "success", "failed"]
@@ -667,17 +672,9 @@ def test_a_detached_run_survives_a_dying_attempt_and_a_dying_client(tmp_path, mo
     assert json.loads((tmp_path / CLOUD.local_dir / "r" / "summary.json").read_text()) == summary
 
 
-def test_attach_reports_failed_jobs_and_cancel_stops_the_rest(tmp_path, monkeypatch, capsys):
+def test_attach_reports_failed_jobs_and_cancel_stops_the_rest(tmp_path, monkeypatch, kg_breaks, capsys):
     monkeypatch.chdir(tmp_path)
     fake = FakeModal(tmp_path, monkeypatch)
-    build_datasets = nsm.job.build_datasets
-
-    def kg_breaks(config, *args, **kwargs):
-        if config["domain"] == "kg":
-            raise RuntimeError("shape mismatch in the kg job")
-        return build_datasets(config, *args, **kwargs)
-
-    monkeypatch.setattr(nsm.job, "build_datasets", kg_breaks)
     assert main(["cloud", "train", "--profile", "quick", "--domain", "kg", "--run", "k", "--gpu", "H100",
                  "--wait"]) == 1  # --wait: the old blocking launch
     assert fake.looked_up == [("nsm-quick", "TrainingJob", {"gpu": "H100"})]
