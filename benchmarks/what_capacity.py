@@ -56,8 +56,8 @@ def main() -> None:
     if fresh:
         settings = config["model_args"]
         for layer in model.hierarchy:
-            layer.unpool = WhatUnpooling(settings["node_features"], settings["num_relations"], settings["num_bases"],
-                                         hidden=args.width, convs=args.convs or 2).to(device)
+            layer.unpool = WhatUnpooling(layer.unpool.predict.out_channels, settings["num_relations"],
+                                         settings["num_bases"], hidden=args.width, convs=args.convs or 2).to(device)
     model.requires_grad_(False)
     what = model.reconstruction_parameters()
     for parameter in what:

@@ -63,4 +63,6 @@ def build_model_for(config: dict[str, Any]) -> torch.nn.Module:
 
         args = config["model_args"]
         return build_kge(config["model"], args["num_entities"], args["num_relations"], args["hidden_channels"])
-    return build_model(config["model"], **config["model_args"])
+    # A run saved before model_args had "hidden" (issue 19) was as wide as its node features.
+    args = {"hidden": config["model_args"]["node_features"], **config["model_args"]}
+    return build_model(config["model"], **args)

@@ -95,8 +95,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                            "checked before anything runs.")
     tuning.add_argument("--lr", type=_run_number("lr"), help="learning rate (default: the profile's)")
     tuning.add_argument("--batch-size", type=_run_integer("batch_size"), metavar="N", help="samples per training step")
-    tuning.add_argument("--hidden", type=_run_integer("model_args.node_features"), metavar="N",
-                        help="node feature width, model_args.node_features (a KG embedding's hidden_channels)")
+    tuning.add_argument("--hidden", type=_run_integer("model_args.hidden"), metavar="N",
+                        help="the model's width, model_args.hidden (default 48; a KG embedding's hidden_channels)")
     tuning.add_argument("--pool-ratio", type=_run_number("model_args.pool_ratio"), metavar="R",
                         help="share of nodes each pooling keeps, in (0, 1] (model_args.pool_ratio)")
     tuning.add_argument("--cycle-weight", type=_run_number("cycle_loss_weight"), metavar="W",
@@ -285,7 +285,7 @@ def _settings(args) -> list[tuple[str, dict]]:
 def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]]) -> dict:
     # Options a command lacks, or left unset, are None: make_run_config keeps the lower layers' value.
     model = run_model(args.model, settings)
-    hidden = "hidden_channels" if model in KGE_MODELS else "node_features"
+    hidden = "hidden_channels" if model in KGE_MODELS else "hidden"
     return make_run_config(
         domain, args.profile, settings, epochs=args.epochs, seed=args.seed, model=args.model, device=args.device,
         data_root=args.data_root, run_dir=run_dir, resume=False if args.no_resume else None,

@@ -18,6 +18,8 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -74,9 +76,12 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
     """The trainer of ``config``'s run. ``on_checkpoint(epoch)`` runs each time the end of an epoch
     has been written to ``latest.pt`` (the Modal app commits its volume then); ``progress`` gets the
     trainer's progress events (default: a bar when stderr is a terminal)."""
-    # The fused kernel updates all parameters at once: ~1 ms less per step than the per-tensor loop on CPU.
-    optimizer = torch.optim.Adam(parameter_groups(model, config), lr=config["lr"],
-                                 weight_decay=config["weight_decay"], fused=device.type in ("cpu", "cuda"))
+    # Decoupled weight decay (AdamW): under Adam's L2 form a weight without gradient (one of an
+    # always-zero padding feature, a relation absent from the data) was driven by the decay alone,
+    # it and its moments into subnormal floats, which CPU arithmetic handles up to 2.3x slower
+    # (issue 19). The fused kernel updates all parameters at once: ~1 ms less per step on CPU.
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config["lr"],
+                                  weight_decay=config["weight_decay"], fused=device.type in ("cpu", "cuda"))
     return NSMTrainer(
         model=model,
         optimizer=optimizer,
@@ -95,6 +100,22 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         select_best_by=config["select_best_by"],
         on_checkpoint=on_checkpoint,
     )
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Subnormal floats flushed to zero (FTZ/DAZ) inside, on CPUs that can; off again after.
+
+    Set on the calling thread, and inherited by the threads it starts later: set before torch's
+    thread pool exists (as the CLI's and the cloud's job processes do), it covers every thread of
+    the training process; in a process whose pool already runs, the intra-op threads keep their mode.
+    """
+    flushing = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flushing:
+            torch.set_flush_denormal(False)
 
 
 def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
@@ -118,7 +139,8 @@ def run_job(config: dict[str, Any], on_checkpoint: CheckpointHook | None = None,
                                    "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         try:
             results["config"] = config = sized_to_data(config)
-            results.update(train_and_test(config, run_dir, on_checkpoint, progress))
+            with flush_denormals():
+                results.update(train_and_test(config, run_dir, on_checkpoint, progress))
         except BaseException as exc:
             results.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            training_time_s=round(time.perf_counter() - started, 2))

@@ -1,3 +1,4 @@
+import inspect
 import math
 
 import pytest
@@ -5,12 +6,13 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from nsm.errors import NSMError
-from nsm.config import GRAPH_MODELS
-from nsm.models import NSMModel, TemperatureScheduler, build_model
+from nsm.assemble import build_model_for
+from nsm.config import DOMAINS, GRAPH_MODELS, make_run_config
+from nsm.models import FlatRGCN, NSMModel, TemperatureScheduler, build_model
 from nsm.models.confidence.semiring import soft_oplus
 from nsm.models.coupling import AffineCoupling, CouplingStack
 from nsm.models.pooling import WhatUnpooling, absorb_dropped, coarsen_edges
-from nsm.models.rgcn import ConfidenceRGCNConv
+from nsm.models.rgcn import ConfidenceRGCNConv, SparseProduct, csr_pair
 
 # Floating-point results throughout: run again under other CPU kernels (make test).
 pytestmark = pytest.mark.rounding
@@ -316,7 +318,7 @@ def test_what_inverts_why_exactly_on_kept_nodes(what_shape):
     batch = random_batch()
     layer = model.hierarchy[0]
     if what_shape:  # a WHAT of another width and depth (benchmarks/what_capacity.py swaps them in)
-        layer.unpool = WhatUnpooling(F, R, 4, **what_shape)
+        layer.unpool = WhatUnpooling(layer.unpool.predict.out_channels, R, 4, **what_shape)
         assert len(layer.unpool.reach) == 2 and layer.unpool.spread.out_channels == 24
     h = torch.relu(model.concrete_convs[0](batch.x, batch.edge_index, batch.edge_type, batch.edge_attr))
     pooled, reconstruction = layer(h, batch.edge_index, batch.edge_type, batch.edge_attr, batch.batch, 1.0)
@@ -348,9 +350,9 @@ def test_pooling_scores_learn_from_the_task(concrete_convs):
 
 
 def test_the_default_what_is_two_convolutions_of_the_model_width():
-    what = nsm().hierarchy[0].unpool
+    what = nsm(hidden=24).hierarchy[0].unpool
     assert [name for name, _ in what.named_children()] == ["spread", "reach", "predict"] and not len(what.reach)
-    assert (what.spread.in_channels, what.spread.out_channels, what.predict.out_channels) == (F + 2, F, F)
+    assert (what.spread.in_channels, what.spread.out_channels, what.predict.out_channels) == (26, 24, 24)
     with pytest.raises(ValueError, match="at least 2"):
         WhatUnpooling(F, R, 4, convs=1)
 
@@ -530,3 +532,27 @@ def test_runs_under_autocast():
     assert torch.isfinite(out["logits"]).all() and torch.isfinite(out["cycle_loss"])
     assert out["levels"][0]["edge_attr"].dtype == torch.float32  # confidences stay in float32
     out["cycle_loss"].backward()
+
+
+def test_the_domains_width_is_the_graph_models_default():
+    """One width: the domains' model_args and a model built without them agree (issue 19)."""
+    defaults = {inspect.signature(model).parameters["hidden"].default for model in (NSMModel, FlatRGCN)}
+    assert defaults == {domain.model_args()["hidden"] for domain in DOMAINS.values()} == {48}
+
+
+def test_a_run_saved_before_the_width_setting_is_rebuilt_as_wide_as_its_features():
+    config = make_run_config("planning", "quick")
+    del config["model_args"]["hidden"]  # a config.json or checkpoint of a run before issue 19
+    assert build_model_for(config).concrete_convs[0].out_channels == config["model_args"]["node_features"] == 64
+    assert build_model_for(make_run_config("planning", "quick")).concrete_convs[0].out_channels == 48
+
+
+def test_csr_pair_sums_repeated_entries_and_transposes():
+    """A triple listed twice sends its message twice: the sparse products' matrices sum repeats."""
+    rows, cols, values = torch.tensor([2, 0, 2, 0]), torch.tensor([1, 1, 1, 0]), torch.tensor([1.0, 2.0, 3.0, 4.0])
+    matrix, transpose = csr_pair(rows, cols, values, (3, 2))
+    dense = torch.zeros(3, 2).index_put_((rows, cols), values, accumulate=True)
+    assert torch.equal(matrix.to_dense(), dense) and torch.equal(transpose.to_dense(), dense.t())
+    x = torch.randn(2, 5, requires_grad=True)
+    SparseProduct.apply(matrix, transpose, x).sum().backward()
+    assert torch.allclose(x.grad, dense.t() @ torch.ones(3, 5))

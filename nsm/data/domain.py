@@ -45,6 +45,10 @@ class Domain:
     select_best_by: str = "total_loss"
     num_classes: int = 2
     node_features: int = 64
+    # The model's width; NSMModel's and FlatRGCN's default too. At 64 (the seed's node_features)
+    # a planning step took 1.2-1.4x as long for no accuracy the targets need; at 32 planning's classes
+    # drifted apart (5.4 points at seed 2). See benchmarks/README.md, "Throughput" (issue 19).
+    hidden: int = 48
     num_levels: int = 3
 
     @property
@@ -60,4 +64,4 @@ class Domain:
         """The model's constructor arguments (``NSMModel``'s; the baselines take what they need)."""
         return {"task_type": self.task_type, "num_relations": self.num_relations, "num_bases": self.num_bases,
                 "pool_ratio": self.pool_ratio, "num_classes": self.num_classes, "node_features": self.node_features,
-                "num_levels": self.num_levels}
+                "hidden": self.hidden, "num_levels": self.num_levels}

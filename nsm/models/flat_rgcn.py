@@ -20,10 +20,9 @@ class FlatRGCN(nn.Module):
     """``forward`` returns ``logits`` ``[num_graphs, num_classes]``, ``cycle_loss`` 0 and no ``levels``."""
 
     def __init__(self, node_features: int, num_relations: int, num_classes: int = 2, num_bases: int = 8,
-                 task_type: str = "classification", num_layers: int = 3, hidden: int | None = None,
+                 task_type: str = "classification", num_layers: int = 3, hidden: int = 48,
                  dropout: float = 0.0):
         super().__init__()
-        hidden = hidden or node_features
         check_model_settings(task_type, dropout, node_features=node_features, num_relations=num_relations,
                              num_classes=num_classes, num_bases=num_bases, num_layers=num_layers, hidden=hidden)
         self.node_features = node_features

@@ -86,15 +86,15 @@ class NSMModel(nn.Module):
     ``recon_error_l1`` (and ``recon_error_l2`` for 3 levels) and ``levels``: per abstract level
     (L2, then L3) a dict of ``perm``, ``score``, ``edge_index``, ``edge_type``, ``edge_attr`` and
     ``batch`` (see :class:`~nsm.models.pooling.PooledGraph`). ``temperature`` is the τ of the
-    soft ⊕ that merges parallel paths into abstract edges.
+    soft ⊕ that merges parallel paths into abstract edges. ``hidden`` is the width of every level
+    (the first convolution maps ``node_features`` to it); the domains use the default.
     """
 
     def __init__(self, node_features: int, num_relations: int, num_classes: int = 2, num_bases: int = 8,
                  pool_ratio: float = 0.5, task_type: str = "classification", num_levels: int = 3,
-                 hidden: int | None = None, dropout: float = 0.0, temperature: float = 1.0,
+                 hidden: int = 48, dropout: float = 0.0, temperature: float = 1.0,
                  concrete_convs: int = 3):
         super().__init__()
-        hidden = hidden or node_features
         check_model_settings(task_type, dropout, node_features=node_features, num_relations=num_relations,
                              num_classes=num_classes, num_bases=num_bases, hidden=hidden,
                              concrete_convs=concrete_convs)
