@@ -395,7 +395,8 @@ INTEGER_SETTINGS: dict[str, tuple[int, int | None]] = {
     "epochs": (1, MAX_EPOCHS), "seed": (0, MAX_SEED), "batch_size": (1, None), "checkpoint_every": (1, None),
     "log_interval": (1, None), "prefetch_factor": (1, None), "lr_warmup_epochs": (0, None), "num_workers": (0, None),
     "num_threads": (0, None), "early_stopping_patience": (1, None),
-    "model_args.node_features": (1, None), "model_args.hidden": (1, None), "model_args.num_bases": (1, None), "model_args.hidden_channels": (1, None),
+    "model_args.node_features": (1, None), "model_args.hidden": (1, None), "model_args.num_bases": (1, None),
+    "model_args.hidden_channels": (1, None),
     # NSMModel's hierarchy has 2 or 3 levels (nsm.models.hierarchical.CYCLE_WEIGHTS).
     "model_args.num_levels": (2, 3), "temperature.warmup_epochs": (0, None),
     "data.num_samples": (1, None), "data.hops": (1, None), "data.max_entities": (2, None),

@@ -48,6 +48,9 @@ from torch import Tensor, nn
 from torch_geometric.nn.inits import glorot
 from torch_geometric.utils import cumsum
 
+# Once per process torch warns that sparse CSR tensors are a beta feature; this module depends on them.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+
 # Rows per tile: large enough for efficient matmuls, small enough that padding stays cheap.
 TILE = 32
 
@@ -72,9 +75,7 @@ def csr_matrix(rows: Tensor, cols: Tensor, values: Tensor, size: tuple[int, int]
     """The CSR matrix of entries already sorted by row (and within a row by column)."""
     # searchsorted, unlike bincount, needs no host sync for its output size.
     crow = torch.searchsorted(rows, torch.arange(size[0] + 1, device=rows.device))
-    with warnings.catch_warnings():  # torch warns once that sparse CSR tensors are a beta feature
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, cols, values, size, check_invariants=False)
+    return torch.sparse_csr_tensor(crow, cols, values, size, check_invariants=False)
 
 
 def csr_pair(rows: Tensor, cols: Tensor, values: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
