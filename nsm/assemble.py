@@ -35,11 +35,24 @@ def seed_everything(seed: int) -> None:
 def build_datasets(config: dict[str, Any], splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
     """The run's datasets (generated once, then served from the data cache)."""
     extra = {"kg_dir": config["kg_dir"]} if config["domain"] == "kg" and config.get("kg_dir") else {}
-    return {
+    datasets = {
         split: load_dataset(config["domain"], config["data_root"], split, seed=config["seed"],
                             node_feature_dim=config["model_args"]["node_features"], **config["data"], **extra)
         for split in splits
     }
+    if config["domain"] == "triples" and config.get("relations") is not None:
+        check_vocabulary(config, next(iter(datasets.values())))
+    return datasets
+
+
+def check_vocabulary(config: dict[str, Any], dataset: Any) -> None:
+    """A triples run's model knows the relations, node types and classes of the data it was sized to."""
+    found = {"relations": list(dataset.schema.relations), "node_types": dict(dataset.schema.node_types),
+             "classes": list(dataset.classes)}
+    for name, values in found.items():
+        if config[name] != values:
+            raise NSMError(f"{config['data']['data_path']} has other {name.replace('_', ' ')} than the run was "
+                           f"trained on ({len(values)} now, {len(config[name])} then): the data changed since")
 
 
 def build_loaders(config: dict[str, Any], datasets: dict[str, Any], device: torch.device) -> dict[str, DataLoader]:

@@ -27,7 +27,7 @@ from nsm.config import (
     check_integer, check_number, make_run_config, parse_domains, parse_setting_value, read_settings_file, run_model,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
-from nsm.data.domains import domain_questions
+from nsm.data.domains import domain_questions, trainable
 from nsm.errors import NSMError
 from nsm.rundir import BEST, CONFIG, LATEST, REPORT, RESULTS, SUMMARY, TENSORBOARD, format_summary
 
@@ -112,6 +112,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "tables")
 
 
+DATA_HELP = ("triples only: your labelled triple graphs, a .jsonl file or a directory of them, one sample a line: "
+             '{"triples": [[subject, predicate, object, confidence, level], ...], "label": 0, "id": ..., '
+             '"node_types": {...}, "split": "train"} (id, node_types and split optional)')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nsm", description="NSM: a hierarchical neurosymbolic model over graphs of semantic triples.",
@@ -120,20 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="look at a domain's data: --stats or --show N; export a KG as TSV",
+    data = commands.add_parser("data", help="look at a domain's data: --stats or --show N; export it as TSV or JSONL",
                                description="Print dataset statistics or one sample as readable triples. "
                                            "--export-tsv DIR writes a synthetic KG world (the profile's size) in the "
                                            "standard TSV layout (train.txt, valid.txt, test.txt) and a second world, "
                                            "whose entities are all different, as DIR_ind: GraIL's inductive pair, for "
                                            "`nsm train --kg-dir DIR` and `nsm eval --kg-dir DIR_ind`, or any other "
-                                           "KG tool.")
-    data.add_argument("--domain", required=True, choices=DOMAINS, help=domain_questions())
+                                           "KG tool. --export-jsonl DIR writes a domain's three splits as "
+                                           "labelled triple graphs in JSON Lines (DIR/<domain>.jsonl), the format "
+                                           "of `--domain triples --data PATH`.")
+    data.add_argument("--domain", required=True, choices=trainable(), help=domain_questions())
     data.add_argument("--split", choices=("train", "val", "test"), default="train")
     data.add_argument("--stats", action="store_true", help="class balance, graph sizes, relations, levels")
     data.add_argument("--show", type=int, metavar="N", help="print sample N as triples with label and reason")
     data.add_argument("--kg-dir", help="kg only: a directory with train.txt/valid.txt/test.txt (TSV)")
+    data.add_argument("--data", metavar="PATH", help=DATA_HELP)
     data.add_argument("--json", action="store_true", help="--stats as JSON")
     data.add_argument("--export-tsv", metavar="DIR", help="kg only: write a synthetic KG to DIR and DIR_ind (TSV)")
+    data.add_argument("--export-jsonl", metavar="DIR",
+                      help="write the domain's train, val and test samples to DIR/<domain>.jsonl, each with its split")
     data.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
                       help=f"dataset size of this profile (default {DEFAULT_PROFILE})")
     data.add_argument("--seed", type=_run_integer("seed"), default=0)
@@ -142,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one domain (resumes automatically)",
                                 description=f"Train one domain. If RUN_DIR/{LATEST} exists the run resumes "
                                             "from it exactly where it stopped; --no-resume starts over.")
-    train.add_argument("--domain", required=True, choices=DOMAINS, help=domain_questions())
+    train.add_argument("--domain", required=True, choices=trainable(), help=domain_questions())
     _add_run_options(train)
+    train.add_argument("--data", metavar="PATH", help=DATA_HELP)
     train.add_argument("--run-dir", help="where checkpoints and results go (default runs/<domain>)")
     train.add_argument("--checkpoint-every", type=_run_integer("checkpoint_every"),
                        help=f"epochs between {LATEST} writes")
@@ -154,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kg only: the most entities a subgraph keeps (default 24)")
     train.add_argument("--no-resume", action="store_true", help=f"ignore RUN_DIR/{LATEST} and start over")
     train.add_argument("--tensorboard", action="store_true", help=f"write TensorBoard scalars to RUN_DIR/{TENSORBOARD}")
+    train.add_argument("--wandb", action="store_true",
+                       help="also log each epoch to Weights & Biases (pip install 'nsm[wandb]'): project $WANDB_PROJECT "
+                            "or nsm, run named after RUN_DIR; WANDB_MODE=offline logs without an account")
     train.add_argument("--dry-run", action="store_true",
                        help=f"print the resolved run config as JSON (what RUN_DIR/{CONFIG} would hold) and exit "
                             "without training or writing anything")
@@ -220,15 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_data(args) -> int:
     from nsm.data import load_dataset
 
+    _check_data_options(args)
     if args.export_tsv:
         return export_tsv(args)
-    if not args.stats and args.show is None:
-        raise NSMError("nsm data needs --stats, --show N or --export-tsv DIR")
-    params = make_run_config(args.domain, args.profile)["data"]  # the domain's sizes at that profile
+    own_data = {"data_path": _data_path(args.data)} if args.data else {}
+    params = make_run_config(args.domain, args.profile, data=own_data)["data"]  # the domain's sizes at that profile
     if args.kg_dir:
-        if args.domain != "kg":
-            raise NSMError("--kg-dir only applies to --domain kg")
         params["kg_dir"] = args.kg_dir
+    if args.export_jsonl:
+        return export_jsonl(args, params)
+    if not args.stats and args.show is None:
+        raise NSMError("nsm data needs --stats, --show N, --export-tsv DIR or --export-jsonl DIR")
     dataset = load_dataset(args.domain, args.data_root, args.split, seed=args.seed, **params)
     if args.show is not None:
         description = dataset.describe(args.show)  # first: a sample that does not exist prints nothing
@@ -240,6 +256,28 @@ def cmd_data(args) -> int:
             print(json.dumps(stats, indent=2))
         else:
             print(format_stats(stats))
+    return 0
+
+
+def _check_data_options(args) -> None:
+    if args.kg_dir and args.domain != "kg":
+        raise NSMError("--kg-dir only applies to --domain kg")
+    if (args.domain == "triples") != bool(args.data):
+        raise NSMError("--data PATH only applies to --domain triples" if args.data else
+                       "--domain triples reads your own labelled triple graphs: give --data PATH (a .jsonl file "
+                       "or a directory of them)")
+
+
+def _data_path(text: str) -> str:
+    """--data as an absolute path: a run's config finds its data from any directory."""
+    return str(Path(text).expanduser().resolve())
+
+
+def export_jsonl(args, params: dict) -> int:
+    from nsm.data.domains.triples.export import export_jsonl as write_jsonl
+
+    path, counts = write_jsonl(args.domain, args.export_jsonl, args.data_root, args.seed, params)
+    print(f"{path}: " + ", ".join(f"{split} {count} samples" for split, count in counts.items()))
     return 0
 
 
@@ -291,8 +329,10 @@ def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]
         data_root=args.data_root, run_dir=run_dir, resume=False if args.no_resume else None,
         kg_dir=getattr(args, "kg_dir", None), checkpoint_every=getattr(args, "checkpoint_every", None),
         tensorboard=getattr(args, "tensorboard", False) or None,
+        wandb=getattr(args, "wandb", False) or None,
         lr=args.lr, batch_size=args.batch_size, cycle_loss_weight=args.cycle_weight,
-        data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None)},
+        data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None),
+              "data_path": _data_path(args.data) if getattr(args, "data", None) else None},
         model_args={hidden: args.hidden, "pool_ratio": args.pool_ratio, "num_levels": args.num_levels},
     )
 
@@ -302,6 +342,8 @@ def cmd_train(args) -> int:
 
     if (args.kg_dir or args.hops or args.max_entities) and args.domain != "kg":
         raise NSMError("--kg-dir, --hops and --max-entities only apply to --domain kg")
+    if args.data and args.domain != "triples":
+        raise NSMError("--data PATH only applies to --domain triples")
     config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}", _settings(args))
     if args.dry_run:
         print(json.dumps(config, indent=2))

@@ -223,11 +223,12 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE,
         "run_dir": f"runs/{domain}",
         "data_root": "data_cache",
         "kg_dir": None,
-        "relations": None,  # a --kg-dir run's relation names, in id order (set by the job from the files)
+        "relations": None,  # a --kg-dir or triples run's relation names, in id order (set by the job from the files)
         "num_workers": 0,  # DataLoader worker processes
         "prefetch_factor": 2,  # batches per loader worker (with num_workers > 0)
         "num_threads": 0,  # torch threads of the training process; 0 leaves torch's default
         "tensorboard": False,
+        "wandb": False,  # also log to Weights & Biases (nsm[wandb]; WANDB_MODE=offline honoured)
         "select_best_by": declared.select_best_by,
         **{k: copy.deepcopy(v) for k, v in asdict(chosen).items()
            if k not in ("description", "temperature_range", "temperature_warmup")},
@@ -282,9 +283,12 @@ FIXED_SETTINGS: dict[str, str] = {
     "model_args.num_relations": "the domain fixes it (a --kg-dir run's files, for your own KG)",
     "model_args.num_classes": "the domain fixes it",
     "model_args.num_entities": "the job reads them from --kg-dir's files",
+    "node_types": "the job reads them from --data's files",
+    "classes": "the job reads them from --data's files",
 }
 # Settings a domain takes beyond what its config holds by default (kg: its subgraphs' size).
-OPTIONAL_SETTINGS: dict[str, dict[str, type]] = {"kg": {"data.hops": int, "data.max_entities": int}}
+OPTIONAL_SETTINGS: dict[str, dict[str, type]] = {"kg": {"data.hops": int, "data.max_entities": int},
+                                                  "triples": {"data.data_path": str}}
 # The type of a setting whose default is None.
 NONE_SETTINGS: dict[str, type] = {"kg_dir": str}
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table of settings"}
@@ -444,6 +448,9 @@ def validate_run_config(config: dict[str, Any]) -> None:
                        f"--domain kg --kg-dir DIR")
     if config["kg_dir"] is not None and config["domain"] != "kg":
         raise NSMError(f"kg_dir only applies to the kg domain, not {config['domain']}")
+    if config["domain"] == "triples" and not config["data"].get("data_path"):
+        raise NSMError("--domain triples trains on your own labelled triple graphs: give --data PATH (a .jsonl "
+                       "file or a directory of them; see README, \"Bring your own data\")")
 
 
 def check_fields(config: dict[str, Any]) -> None:

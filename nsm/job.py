@@ -32,6 +32,7 @@ from nsm.atomic import sweep_temp_files
 from nsm.config import KGE_MODELS
 from nsm.data.base import split_sizes
 from nsm.data.domains.kg.tsv import read_kg_dir
+from nsm.data.domains.triples.dataset import data_vocabulary, feature_width, vocabulary_schema
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import evaluate_split, restore_trained
 from nsm.evaluation.link_prediction import kg_metrics
@@ -91,7 +92,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         temp_scheduler=TemperatureScheduler(**config["temperature"]),
         checkpoint_dir=config["run_dir"],
         log_interval=config["log_interval"],
-        use_wandb=False,
+        use_wandb=config["wandb"],
         use_tensorboard=config["tensorboard"],
         lr_scheduler=lr_schedule(optimizer, config["epochs"], config["lr_warmup_epochs"]),
         checkpoint_every=config["checkpoint_every"],
@@ -185,7 +186,16 @@ def train_and_test(config: dict[str, Any], run_dir: Path, on_checkpoint: Checkpo
 def sized_to_data(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with a ``--kg-dir`` run's vocabulary: the files' relation names (``relations``,
     saved with the run) and as many relation weights in the model; a KG embedding's entity names
-    too (``entities``: its rows)."""
+    too (``entities``: its rows). A triples run's: relations, node types with their levels and
+    classes (the label values, in class-id order), and the model sized to them."""
+    if config["domain"] == "triples":
+        vocabulary, _ = data_vocabulary(config["data_root"], config["data"]["data_path"])
+        schema = vocabulary_schema(vocabulary)
+        return dict(config, relations=vocabulary["relations"], node_types=vocabulary["node_types"],
+                    classes=vocabulary["classes"],
+                    model_args=dict(config["model_args"], num_relations=len(schema.relations),
+                                    num_classes=len(vocabulary["classes"]),
+                                    node_features=max(config["model_args"]["node_features"], feature_width(schema))))
     if config["domain"] != "kg" or not config.get("kg_dir"):
         return config
     files = read_kg_dir(config["kg_dir"])

@@ -73,6 +73,15 @@ SWEEP = ["cloud", "sweep", "--domain", "planning", "--profile", "quick"]
 KG_STATS = ["data", "--domain", "kg", "--kg-dir", "{tmp}/kg", "--stats", "--data-root", "{tmp}/cache"]
 EXPLAIN = ["explain", "--run-dir", ".", "--index", "0"]  # the image is checked before the run is read
 SEED_RANGE = f"seed must be an integer from 0 to {MAX_SEED}"
+# Your own triple graphs: TRIPLES reads {tmp}/g.jsonl, whose first line is GOOD; jsonl(line) adds a second.
+TRIPLES = ["data", "--domain", "triples", "--data", "g.jsonl", "--stats", "--data-root", "{tmp}/cache"]
+GOOD = '{"triples": [["a", "r", "b", 1.0, 1]], "label": 0}'
+
+
+def jsonl(*lines: str) -> Callable[[Path], None]:
+    """A setup: ``g.jsonl`` holding GOOD, then ``lines``."""
+    return write("g.jsonl", "\n".join([GOOD, *lines]) + "\n")
+
 
 CASES = [
     Case("negative seed", [*TRAIN, "--seed", "-1"], SEED_RANGE),
@@ -93,6 +102,27 @@ CASES = [
     Case("valid.txt holds only triples of train.txt", KG_STATS, "valid.txt is also in", kg(appended_to_train("valid.txt"))),
     Case("test.txt holds only triples of train.txt", KG_STATS, "test.txt is also in", kg(appended_to_train("test.txt"))),
     Case("test.txt is a copy of valid.txt", KG_STATS, "test.txt gives no test samples", kg(copy_valid_to_test)),
+    Case("triples: no --data", ["train", "--domain", "triples", "--profile", "quick"], "give --data PATH"),
+    Case("triples: --data of another domain", [*TRAIN, "--data", "g.jsonl"], "--data PATH only applies to --domain triples"),
+    Case("triples: --data missing", TRIPLES, "g.jsonl does not exist"),
+    Case("triples: malformed JSON", TRIPLES, "g.jsonl line 2: not valid JSON", jsonl('{"triples": [')),
+    Case("triples: a triple of 3 fields", TRIPLES, "g.jsonl line 2: triple 1 has 3 fields; expected",
+         jsonl('{"triples": [["a", "r", "b"]], "label": 1}')),
+    Case("triples: confidence above 1", TRIPLES, "g.jsonl line 2: triple 1 has confidence 1.5",
+         jsonl('{"triples": [["a", "r", "b", 1.5, 1]], "label": 1}')),
+    Case("triples: level 4", TRIPLES, "g.jsonl line 2: triple 1 has level 4; expected 1, 2 or 3",
+         jsonl('{"triples": [["a", "r", "b", 1.0, 4]], "label": 1}')),
+    Case("triples: an empty graph", TRIPLES, "g.jsonl line 2: the graph is empty",
+         jsonl('{"triples": [], "label": 1}')),
+    Case("triples: one class only", TRIPLES, "g.jsonl: every sample has label 0", jsonl(GOOD)),
+    Case("triples: a label that is not an integer", TRIPLES, "g.jsonl line 2: label 'yes' is not an integer",
+         jsonl('{"triples": [["a", "r", "b", 1.0, 1]], "label": "yes"}')),
+    Case("triples: a node without a type", TRIPLES, "g.jsonl line 2: node 'b' of a triple has no entry in",
+         jsonl('{"triples": [["a", "r", "b", 1.0, 1]], "label": 1, "node_types": {"a": "x"}}')),
+    Case("triples: split for some samples only", TRIPLES, "g.jsonl line 1: no \"split\", but",
+         jsonl('{"triples": [["a", "r", "c", 1.0, 1]], "label": 1, "split": "test"}')),
+    Case("triples: an empty split", TRIPLES, "the val split is empty",
+         jsonl('{"triples": [["a", "r", "c", 1.0, 1]], "label": 1}')),
     Case("negative sample", [*SHOW, "-1"], "sample -1 does not exist"),
     Case("sample beyond the split", [*SHOW, "100000"], "sample 100000 does not exist"),
     Case("run directory without a checkpoint", ["eval", "--run-dir", "{tmp}"], "holds no checkpoint"),

@@ -1,5 +1,6 @@
 import logging
 import math
+import sys
 
 import pytest
 import torch
@@ -348,8 +349,7 @@ def test_unpack_batch_rejects_other_things():
     ({"log_interval": -1}, "log_interval must be a positive integer"),
     ({"cycle_loss_weight": -0.1}, "cycle_loss_weight must be >= 0"),
     ({"use_tensorboard": True}, "use_tensorboard needs checkpoint_dir"),
-    ({"use_wandb": True}, r"^use_wandb=True is not supported: NSM logs to TensorBoard \(use_tensorboard=True\) "
-                          r"and history.json$"),
+    ({"use_wandb": True}, "use_wandb needs checkpoint_dir"),
 ])
 def test_bad_arguments_raise_nsm_error(kwargs, message):
     with pytest.raises(NSMError, match=message):
@@ -387,6 +387,44 @@ def test_tensorboard_logs_each_epoch(tmp_path):
     assert [e.step for e in events.Scalars("val/total_loss")] == [0, 1]
     assert "val/accuracy" in events.Tags()["scalars"]
     assert math.isfinite(events.Scalars("train/total_loss")[-1].value)
+
+
+class FakeWandb:
+    """Stands in for the ``wandb`` module: records ``init``'s arguments and the run's calls."""
+
+    def __init__(self):
+        self.init_kwargs, self.logged, self.finished = None, [], 0
+
+    def init(self, **kwargs):
+        self.init_kwargs = kwargs
+        return self
+
+    def log(self, scalars):
+        self.logged.append(scalars)
+
+    def finish(self):
+        self.finished += 1
+
+
+def test_wandb_logs_each_epoch_under_the_runs_name(tmp_path, monkeypatch):
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    run_dir = tmp_path / "planning-seed3"
+    trainer = trainer_for(TinyGraphModel(), use_wandb=True, checkpoint_dir=run_dir,
+                          run_config={"domain": "planning", "seed": 3})
+    trainer.train(*loaders(), epochs=2)
+    assert fake.init_kwargs == {"project": "nsm", "name": "planning-seed3", "group": "planning",
+                                "config": {"domain": "planning", "seed": 3}, "dir": str(run_dir)}
+    assert [scalars["epoch"] for scalars in fake.logged] == [1, 2] and fake.finished == 1
+    assert fake.logged[-1]["val/total_loss"] == trainer.history["val"][-1]["total_loss"]
+    assert "train/lr" in fake.logged[0] and "val/accuracy" in fake.logged[0]
+
+
+def test_wandb_missing_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises ImportError
+    with pytest.raises(NSMError, match=r"use_wandb needs Weights & Biases: pip install 'nsm\[wandb\]'"):
+        trainer_for(TinyGraphModel(), use_wandb=True, checkpoint_dir=tmp_path)
 
 
 def test_reconstruction_networks_get_their_own_learning_rate(tmp_path):

@@ -27,6 +27,12 @@ class SemanticTriple:
     level: int = 1
 
     def __post_init__(self) -> None:
+        # The common case in one expression: a dataset's load builds millions of triples (issue 19).
+        confidence = self.confidence
+        if (type(self.subject) is str and self.subject and type(self.predicate) is str and self.predicate
+                and type(self.object) is str and self.object and type(confidence) in (float, int)
+                and 0.0 <= confidence <= 1.0 and self.level in LEVELS):
+            return
         for field in ("subject", "predicate", "object"):
             value = getattr(self, field)
             if not isinstance(value, str) or not value:

@@ -71,8 +71,11 @@ class NSMTrainer:
             ``None`` writes nothing.
         log_interval: steps between progress log lines when there is no ``progress`` (each costs
             one host sync).
-        use_wandb: the seed's switch; only ``False`` is supported (``True`` raises
-            :class:`~nsm.errors.NSMError`).
+        use_wandb: also log each epoch's numbers to Weights & Biases (the optional extra
+            ``pip install 'nsm[wandb]'``): project ``$WANDB_PROJECT`` or ``nsm``, the run named
+            after ``checkpoint_dir`` and grouped by the run config's domain, the config attached,
+            its files under ``checkpoint_dir``. ``WANDB_MODE=offline`` (no account, no network)
+            is wandb's own and honoured; ``wandb sync`` uploads such a run later.
         use_tensorboard: also write each epoch's numbers as TensorBoard scalars, to
             ``checkpoint_dir/tensorboard`` (imported only if asked).
         lr_scheduler: stepped once per epoch, after validation, with ``step()`` and no
@@ -109,8 +112,6 @@ class NSMTrainer:
         select_best_by: str = "total_loss",
         on_checkpoint: Callable[[int], None] | None = None,
     ):
-        _require(not use_wandb, "use_wandb=True is not supported: NSM logs to TensorBoard (use_tensorboard=True) "
-                                "and history.json")
         _require(cycle_loss_weight >= 0, f"cycle_loss_weight must be >= 0, got {cycle_loss_weight}")
         _require(gradient_clip is None or gradient_clip >= 0,
                  f"gradient_clip must be >= 0 or None, got {gradient_clip}")
@@ -120,6 +121,7 @@ class NSMTrainer:
                  "lr_scheduler must step without arguments once per epoch; ReduceLROnPlateau is not supported")
         _require(checkpoint_dir is not None or not use_tensorboard,
                  "use_tensorboard needs checkpoint_dir (the scalars go to checkpoint_dir/tensorboard)")
+        _require(checkpoint_dir is not None or not use_wandb, "use_wandb needs checkpoint_dir (it names the run)")
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.optimizer = optimizer
@@ -170,6 +172,7 @@ class NSMTrainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tensorboard = SummaryWriter(log_dir=str(self.checkpoint_dir / TENSORBOARD))
+        self._wandb = start_wandb(self.checkpoint_dir, self.run_config) if use_wandb else None
 
     # --- training --------------------------------------------------------------------------------
     def train(
@@ -237,6 +240,9 @@ class NSMTrainer:
         finally:
             if hasattr(self.progress, "close"):
                 self.progress.close()
+            if self._wandb is not None:
+                self._wandb.finish()
+                self._wandb = None
         self.start_epoch = self.current_epoch + 1
         return self.history
 
@@ -413,12 +419,14 @@ class NSMTrainer:
             if accuracy is not None:
                 event["val_accuracy"] = accuracy
             self.progress(event)
+        scalars = {f"{split}/{key}": value for split, metrics in (("train", train_metrics), ("val", val_metrics))
+                   for key, value in metrics.items() if isinstance(value, (int, float)) and key != "epoch"}
         if self._tensorboard is not None:
-            for split, metrics in (("train", train_metrics), ("val", val_metrics)):
-                for key, value in metrics.items():
-                    if isinstance(value, (int, float)) and key != "epoch":
-                        self._tensorboard.add_scalar(f"{split}/{key}", value, epoch)
+            for name, value in scalars.items():
+                self._tensorboard.add_scalar(name, value, epoch)
             self._tensorboard.flush()
+        if self._wandb is not None:
+            self._wandb.log({**scalars, "epoch": epoch + 1})
 
     # --- checkpoints -----------------------------------------------------------------------------
     def state_dict(self, epoch: int | None = None, loader_generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -539,3 +547,13 @@ def _length(loader: Iterable) -> int | None:
 def _shapes(inputs: Mapping[str, torch.Tensor | None]) -> str:
     return ", ".join(f"{key} {list(value.shape)}" for key, value in inputs.items() if value is not None)
 
+
+def start_wandb(run_dir: Path, run_config: Mapping[str, Any] | None) -> Any:
+    """A Weights & Biases run for the training run in ``run_dir`` (see ``use_wandb``)."""
+    try:
+        import wandb
+    except ImportError:
+        raise NSMError("use_wandb needs Weights & Biases: pip install 'nsm[wandb]' (or pip install wandb)") from None
+    config = dict(run_config or {})
+    return wandb.init(project=os.environ.get("WANDB_PROJECT", "nsm"), name=run_dir.name, group=config.get("domain"),
+                      config=config, dir=str(run_dir))
