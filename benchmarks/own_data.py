@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nsm.data import load_dataset
 from nsm.data.base import SPLITS
-from nsm.data.domains.triples.jsonl import read_files
+from nsm.data.domains.triples.jsonl import forget_read
 
 
 def write_samples(path: Path, samples: int, triples: int, seed: int = 0) -> None:
@@ -55,7 +55,7 @@ def main() -> None:
         start = time.perf_counter()
         total = load_all(root, path)
         first = time.perf_counter() - start
-        read_files.cache_clear()  # a new process: nothing read in memory
+        forget_read()  # a new process: nothing read in memory
         start = time.perf_counter()
         load_all(root, path)
         cached = time.perf_counter() - start

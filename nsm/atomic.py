@@ -16,6 +16,9 @@ from nsm.faults import fault_point
 # the pid let a sweep remove exactly the leftovers of writers that are gone (sweep_temp_files).
 TEMP_PREFIX = ".nsm-tmp."
 _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)\.")
+# The process's umask, read once (reading it means setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class UnwritableDirectory(OSError):
@@ -38,6 +41,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w",
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}.{path.name}.")
+        # mkstemp makes the file private (0600); the file replacing ``path`` gets a plain open()'s mode.
+        os.fchmod(fd, 0o666 & ~_UMASK)
     except OSError as exc:
         raise UnwritableDirectory(exc.errno, exc.strerror or str(exc), str(path.parent)) from None
     try:

@@ -90,6 +90,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "embedding (complex, rotate: transductive, trained on train.txt's triples)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     parser.add_argument("--data-root", help="where generated datasets are cached (default data_cache)")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log each epoch to Weights & Biases (pip install 'nsm[wandb]'): project "
+                             "$WANDB_PROJECT or nsm, a run named after its run directory; WANDB_MODE=offline logs "
+                             "without an account")
     tuning = parser.add_argument_group(
         "hyperparameters", "Precedence, lowest first: the profile, --config, --set, these flags. Every value is "
                            "checked before anything runs.")
@@ -165,9 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kg only: the most entities a subgraph keeps (default 24)")
     train.add_argument("--no-resume", action="store_true", help=f"ignore RUN_DIR/{LATEST} and start over")
     train.add_argument("--tensorboard", action="store_true", help=f"write TensorBoard scalars to RUN_DIR/{TENSORBOARD}")
-    train.add_argument("--wandb", action="store_true",
-                       help="also log each epoch to Weights & Biases (pip install 'nsm[wandb]'): project $WANDB_PROJECT "
-                            "or nsm, run named after RUN_DIR; WANDB_MODE=offline logs without an account")
     train.add_argument("--dry-run", action="store_true",
                        help=f"print the resolved run config as JSON (what RUN_DIR/{CONFIG} would hold) and exit "
                             "without training or writing anything")
@@ -329,7 +330,7 @@ def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]
         data_root=args.data_root, run_dir=run_dir, resume=False if args.no_resume else None,
         kg_dir=getattr(args, "kg_dir", None), checkpoint_every=getattr(args, "checkpoint_every", None),
         tensorboard=getattr(args, "tensorboard", False) or None,
-        wandb=getattr(args, "wandb", False) or None,
+        wandb=args.wandb or None,
         lr=args.lr, batch_size=args.batch_size, cycle_loss_weight=args.cycle_weight,
         data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None),
               "data_path": _data_path(args.data) if getattr(args, "data", None) else None},

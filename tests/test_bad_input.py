@@ -121,6 +121,8 @@ CASES = [
          jsonl('{"triples": [["a", "r", "b", 1.0, 1]], "label": 1, "node_types": {"a": "x"}}')),
     Case("triples: split for some samples only", TRIPLES, "g.jsonl line 1: no \"split\", but",
          jsonl('{"triples": [["a", "r", "c", 1.0, 1]], "label": 1, "split": "test"}')),
+    Case("triples: not UTF-8", TRIPLES, "g.jsonl line 2: not UTF-8 text",
+         lambda tmp: (tmp / "g.jsonl").write_bytes(GOOD.encode() + b'\n{"triples": "\xff"}\n')),
     Case("triples: an empty split", TRIPLES, "the val split is empty",
          jsonl('{"triples": [["a", "r", "c", 1.0, 1]], "label": 1}')),
     Case("negative sample", [*SHOW, "-1"], "sample -1 does not exist"),

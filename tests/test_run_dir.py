@@ -13,7 +13,7 @@ import pytest
 
 from nsm import rundir
 from nsm.analysis.report import load_results, write_report
-from nsm.atomic import TEMP_PREFIX, sweep_temp_files
+from nsm.atomic import TEMP_PREFIX, sweep_temp_files, write_json
 from nsm.config import make_run_config
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import evaluate_run
@@ -137,6 +137,12 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path):
     holder.wait()
     with run_lock(tmp_path):  # kill -9 left no stale lock
         pass
+
+
+def test_an_atomic_write_gets_the_mode_of_a_plain_one(tmp_path):
+    (tmp_path / "plain.json").write_text("{}")
+    write_json(tmp_path / "atomic.json", {})
+    assert (tmp_path / "atomic.json").stat().st_mode == (tmp_path / "plain.json").stat().st_mode
 
 
 def test_the_sweep_removes_only_our_temporary_files_of_dead_writers(tmp_path):

@@ -111,12 +111,13 @@ def test_many_node_types_widen_the_node_features(tmp_path):
 def test_a_cached_load_reads_only_the_vocabulary(tmp_path, monkeypatch):
     path = write_jsonl(tmp_path / "g.jsonl", [chain(2 + i, label=i % 2) for i in range(40)])
     first = triples(tmp_path, path)
-    triples_jsonl.read_files.cache_clear()
+    triples_jsonl.forget_read()
 
-    def refuse(_):
+    def refuse(*_):
         raise AssertionError("the data was read again")
 
-    monkeypatch.setattr(triples_dataset, "read_labelled_triples", refuse)
+    for name in ("read_files", "read_labelled_triples"):
+        monkeypatch.setattr(triples_dataset, name, refuse)
     again = triples(tmp_path, path)
     assert again.schema == first.schema and [s.key() for s in again.samples] == [s.key() for s in first.samples]
     # Changed content is another dataset: read, not served from the old cache.

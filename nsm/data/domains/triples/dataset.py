@@ -11,7 +11,9 @@ from typing import Any
 
 from nsm.atomic import write_json
 from nsm.data.base import TripleDataset
-from nsm.data.domains.triples.jsonl import LabelledTriples, data_files, fingerprint, read_labelled_triples
+from nsm.data.domains.triples.jsonl import (
+    LabelledTriples, data_files, fingerprint, last_read, read_files, read_labelled_triples,
+)
 from nsm.data.graph import Sample
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
@@ -39,11 +41,18 @@ class LabelledTriplesDataset(TripleDataset):
         self.classes: list[int] = vocabulary["classes"]
         super().__init__(root, split, seed=seed, node_feature_dim=node_feature_dim or feature_width(self.schema),
                          data_path=str(data_path))
-        if self.data is not None:  # the splits are cached now: the vocabulary joins them
-            write_json(vocabulary_path(root, self.fingerprint), vocabulary)
+        if self.data is not None and not vocabulary_path(root, self.fingerprint).exists():
+            write_json(vocabulary_path(root, self.fingerprint), vocabulary)  # beside the splits, cached now
 
     def cache_identity(self) -> dict[str, Any]:
         return {**super().cache_identity(), "files": self.fingerprint}
+
+    def _load_or_generate(self) -> list[Sample]:
+        """Read in this process already (and its splits cached): split in memory, not from the cache."""
+        identity = json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
+        if self.data is not None and self._cache_path(identity, self.split).exists():
+            return self.data.splits(self.seed)[self.split]
+        return super()._load_or_generate()
 
     def generate(self) -> dict[str, list[Sample]]:
         data = self.data or read_labelled_triples(self.params["data_path"])
@@ -69,12 +78,14 @@ def data_vocabulary(root: str | os.PathLike, data_path: str | os.PathLike | None
     if data_path is None:
         raise NSMError("the triples domain reads your own data: give --data PATH (a .jsonl file or a "
                        "directory of them)")
-    digest = fingerprint(data_files(data_path))
-    try:
-        return json.loads(vocabulary_path(root, digest).read_text()), None
-    except (OSError, ValueError):
-        pass
-    data = read_labelled_triples(data_path)
+    paths = data_files(data_path)
+    digest = fingerprint(paths)
+    data = last_read(paths, digest)
+    if data is None:
+        try:
+            return json.loads(vocabulary_path(root, digest).read_text()), None
+        except (OSError, ValueError):
+            data = read_files(paths, digest)
     return {"fingerprint": data.fingerprint, "relations": list(data.schema.relations),
             "node_types": dict(data.schema.node_types), "classes": list(data.classes)}, data
 

@@ -21,7 +21,6 @@ naming the file and the line, before anything is cached.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import random
@@ -114,25 +113,55 @@ def read_labelled_triples(path: str | Path) -> LabelledTriples:
     return read_files(paths, fingerprint(paths))
 
 
-@functools.lru_cache(maxsize=2)  # a job reads its data for the vocabulary, then for each split
+# The files read last, kept for the next call: a job reads its data for the vocabulary, then each split.
+_last_read: dict[tuple[tuple[Path, ...], str], LabelledTriples] = {}
+
+
 def read_files(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
-    """:func:`read_labelled_triples` of ``paths``, whose content hashes to ``digest``; kept in
-    memory for the next call (``read_files.cache_clear()`` forgets it)."""
+    """:func:`read_labelled_triples` of ``paths``, whose content hashes to ``digest``; the last
+    files read are kept in memory (:func:`last_read`, :func:`forget_read`)."""
+    key = (paths, digest)
+    if key not in _last_read:
+        data = _read(paths, digest)
+        _last_read.clear()
+        _last_read[key] = data
+    return _last_read[key]
+
+
+def last_read(paths: tuple[Path, ...], digest: str) -> LabelledTriples | None:
+    """The data of ``paths`` if they were the last files read (with this content), else ``None``."""
+    return _last_read.get((paths, digest))
+
+
+def forget_read() -> None:
+    _last_read.clear()
+
+
+def _read(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
     samples: list[LabelledSample] = []
     relations: dict[str, None] = {}
     type_levels: dict[str, int] = {}
     for path in paths:
-        with open(path, encoding="utf-8-sig") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    item = _parse_line(line, f"{path} line {number}")
-                    samples.append(item)
-                    for triple in item.sample.triples:
-                        relations.setdefault(triple.predicate)
-                    levels = lowest_levels(item.sample.triples)
-                    for name, node_type in item.sample.node_types.items():
-                        level = levels.get(name, 1)  # a node no triple names: concrete
-                        type_levels[node_type] = min(level, type_levels.get(node_type, level))
+        try:
+            with open(path, "rb") as lines:  # bytes: a line that is not UTF-8 is named by its number
+                for number, raw in enumerate(lines, start=1):
+                    source = f"{path} line {number}"
+                    try:
+                        # utf-8-sig: a byte-order mark (Windows editors add one) is not JSON.
+                        line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                    except UnicodeDecodeError:
+                        raise NSMError(f"{source}: not UTF-8 text") from None
+                    if line.strip():
+                        item = _parse_line(line, source)
+                        samples.append(item)
+                        for triple in item.sample.triples:
+                            relations.setdefault(triple.predicate)
+                        levels = lowest_levels(item.sample.triples)
+                        for name, node_type in item.sample.node_types.items():
+                            level = levels.get(name, 1)  # a node no triple names: concrete
+                            type_levels[node_type] = min(level, type_levels.get(node_type, level))
+        except OSError as exc:
+            raise NSMError(f"cannot read {path}: {exc.strerror or exc}") from None
     where = _listed_paths(paths)
     if not samples:
         raise NSMError(f"{where}: no samples; expected one JSON object a line")
@@ -196,19 +225,32 @@ def _triples(values, source: str) -> list[SemanticTriple]:
         raise NSMError(f"{source}: the graph is empty (no triples); every sample needs at least one triple")
     triples = []
     for position, fields in enumerate(values, start=1):
-        if not isinstance(fields, list) or len(fields) != 5:
-            found = f"{len(fields)} fields" if isinstance(fields, list) else type(fields).__name__
-            raise NSMError(f"{source}: triple {position} has {found}; expected {TRIPLE_FIELDS}")
-        subject, predicate, obj, confidence, level = fields
-        if not (isinstance(confidence, (int, float)) and not isinstance(confidence, bool) and 0 <= confidence <= 1):
-            raise NSMError(f"{source}: triple {position} has confidence {confidence!r}; expected a number in [0, 1]")
-        if not (isinstance(level, int) and not isinstance(level, bool) and level in LEVELS):
-            raise NSMError(f"{source}: triple {position} has level {level!r}; expected 1, 2 or 3")
-        for part, value in (("subject", subject), ("predicate", predicate), ("object", obj)):
-            if not isinstance(value, str) or not value:
-                raise NSMError(f"{source}: triple {position} has {part} {value!r}; expected a non-empty string")
-        triples.append(SemanticTriple(subject, predicate, obj, float(confidence), level))
+        # The common case first, SemanticTriple's own checks in one expression; the first failing
+        # check then names the problem.
+        if (type(fields) is list and len(fields) == 5 and type(fields[3]) in (float, int)
+                and type(fields[4]) is int):
+            try:
+                triples.append(SemanticTriple(*fields))
+                continue
+            except ValueError:
+                pass
+        raise NSMError(f"{source}: triple {position} {_triple_problem(fields)}")
     return triples
+
+
+def _triple_problem(fields) -> str:
+    """What is wrong with a triple that SemanticTriple refused."""
+    if not isinstance(fields, list) or len(fields) != 5:
+        found = f"{len(fields)} fields" if isinstance(fields, list) else type(fields).__name__
+        return f"has {found}; expected {TRIPLE_FIELDS}"
+    subject, predicate, obj, confidence, level = fields
+    if not (isinstance(confidence, (int, float)) and not isinstance(confidence, bool) and 0 <= confidence <= 1):
+        return f"has confidence {confidence!r}; expected a number in [0, 1]"
+    if not (isinstance(level, int) and not isinstance(level, bool) and level in LEVELS):
+        return f"has level {level!r}; expected 1, 2 or 3"
+    part, value = next((part, value) for part, value in (("subject", subject), ("predicate", predicate),
+                                                         ("object", obj)) if not isinstance(value, str) or not value)
+    return f"has {part} {value!r}; expected a non-empty string"
 
 
 def _node_types(given, triples: list[SemanticTriple], source: str) -> dict[str, str]:
