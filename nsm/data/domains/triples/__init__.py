@@ -2,6 +2,7 @@
 
     jsonl.py    the format, its checks (one line naming file and line per bad input), vocabularies
     dataset.py  LabelledTriplesDataset: the splits, cached beside the data's vocabulary
+    export.py   a generated domain written in this format (nsm data --export-jsonl)
 
 Unlike the generated domains it has no schema of its own: relations, node types and classes come
 from the data, and the job sizes the model to them (``nsm.job.sized_to_data``).
