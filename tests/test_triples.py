@@ -162,3 +162,19 @@ def test_a_run_on_your_own_data_saves_its_vocabulary_and_reads_back(tmp_path, mo
                                        for i in range(60)])
     with pytest.raises(NSMError, match="other relations than the run was trained on"):
         load_run(tmp_path / "run")
+
+
+def test_the_readmes_example_runs_as_shown(tmp_path, monkeypatch, capsys):
+    """README's "Bring your own data": its file and its three commands, as written there."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Bring your own data", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    heredoc, commands = block.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)
+    assert len(heredoc.splitlines()) == 3
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.jsonl").write_text(heredoc + "\n")
+    lines = [line.split() for line in commands.strip().splitlines()]
+    assert [line[:2] for line in lines] == [["nsm", "data"], ["nsm", "data"], ["nsm", "train"]]
+    for line in lines:
+        assert main(line[1:]) == 0, line
+    assert "label: 1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "runs" / "mine" / "results.json").read_text())["status"] == "success"
