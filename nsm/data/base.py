@@ -136,9 +136,13 @@ class TripleDataset(Dataset):
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return self.root / self.schema.name / f"{digest}.{split}.json.gz"
 
+    def _identity(self) -> dict[str, Any]:
+        """:meth:`cache_identity` as its cache file's header holds it (JSON types)."""
+        return json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
+
     def _load_or_generate(self) -> list[Sample]:
         """This split's samples: from its own cache file (the other splits are not read) or generated."""
-        identity = json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
+        identity = self._identity()
         path = self._cache_path(identity, self.split)
         if path.exists():
             try:

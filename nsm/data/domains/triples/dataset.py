@@ -49,8 +49,7 @@ class LabelledTriplesDataset(TripleDataset):
 
     def _load_or_generate(self) -> list[Sample]:
         """Read in this process already (and its splits cached): split in memory, not from the cache."""
-        identity = json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
-        if self.data is not None and self._cache_path(identity, self.split).exists():
+        if self.data is not None and self._cache_path(self._identity(), self.split).exists():
             return self.data.splits(self.seed)[self.split]
         return super()._load_or_generate()
 
