@@ -92,9 +92,9 @@ def _process_alive(pid: int) -> bool:
 
 def _kind(path: Path) -> str:
     """What a write is, for its fault points: checkpoint, data (cache) or json."""
-    if path.suffix == ".pt":
-        return "checkpoint"
-    return "data" if path.name.endswith(".json.gz") else "json"
+    if path.name.endswith((".json.gz", ".graphs.pt")):
+        return "data"
+    return "checkpoint" if path.suffix == ".pt" else "json"
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> None:

@@ -102,7 +102,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--hidden", type=_run_integer("model_args.hidden"), metavar="N",
                         help="the model's width, model_args.hidden (default 48; a KG embedding's hidden_channels)")
     tuning.add_argument("--pool-ratio", type=_run_number("model_args.pool_ratio"), metavar="R",
-                        help="share of nodes each pooling keeps, in (0, 1] (model_args.pool_ratio)")
+                        help="share of nodes each pooling keeps, in (0, 1) (model_args.pool_ratio)")
     tuning.add_argument("--cycle-weight", type=_run_number("cycle_loss_weight"), metavar="W",
                         help="weight of the cycle (reconstruction) loss, cycle_loss_weight")
     tuning.add_argument("--num-levels", type=_run_integer("model_args.num_levels"), metavar="L",
@@ -339,7 +339,7 @@ def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]
 
 
 def cmd_train(args) -> int:
-    from nsm.job import run_job
+    from nsm.job import run_job, sized_to_data
 
     if (args.kg_dir or args.hops or args.max_entities) and args.domain != "kg":
         raise NSMError("--kg-dir, --hops and --max-entities only apply to --domain kg")
@@ -347,7 +347,8 @@ def cmd_train(args) -> int:
         raise NSMError("--data PATH only applies to --domain triples")
     config = _run_config(args, args.domain, args.run_dir or f"runs/{args.domain}", _settings(args))
     if args.dry_run:
-        print(json.dumps(config, indent=2))
+        # As the job will run it: a --kg-dir or triples run sized to its files' vocabulary (read, not cached).
+        print(json.dumps(sized_to_data(config), indent=2))
         return 0
     with logging_redirect_tqdm():  # the epoch lines go above the progress bar, not through it
         results = run_job(config)

@@ -400,33 +400,35 @@ INTEGER_SETTINGS: dict[str, tuple[int, int | None]] = {
     "log_interval": (1, None), "prefetch_factor": (1, None), "lr_warmup_epochs": (0, None), "num_workers": (0, None),
     "num_threads": (0, None), "early_stopping_patience": (1, None),
     "model_args.node_features": (1, None), "model_args.hidden": (1, None), "model_args.num_bases": (1, None),
-    "model_args.hidden_channels": (1, None),
+    "model_args.hidden_channels": (1, None), "model_args.concrete_convs": (1, None),
     # NSMModel's hierarchy has 2 or 3 levels (nsm.models.hierarchical.CYCLE_WEIGHTS).
     "model_args.num_levels": (2, 3), "temperature.warmup_epochs": (0, None),
     "data.num_samples": (1, None), "data.hops": (1, None), "data.max_entities": (2, None),
 }
-# The number settings: (least, most, whether least itself is allowed); every one must be finite.
-NUMBER_SETTINGS: dict[str, tuple[float, float, bool]] = {
-    "lr": (0, math.inf, False), "reconstruction_lr_scale": (0, math.inf, False),
-    "weight_decay": (0, math.inf, True), "cycle_loss_weight": (0, math.inf, True),
-    "gradient_clip": (0, math.inf, True),  # 0: no clipping
-    "model_args.pool_ratio": (0, 1, False),
-    "temperature.initial_temp": (0, math.inf, False), "temperature.final_temp": (0, math.inf, False),
-    "temperature.decay_rate": (0, 1, False),
+# The number settings: (least, most, bounds), bounds "[)" etc. saying which ends are allowed; every one must be finite.
+NUMBER_SETTINGS: dict[str, tuple[float, float, str]] = {
+    "lr": (0, math.inf, "()"), "reconstruction_lr_scale": (0, math.inf, "()"),
+    "weight_decay": (0, math.inf, "[)"), "cycle_loss_weight": (0, math.inf, "[)"),
+    "gradient_clip": (0, math.inf, "[)"),  # 0: no clipping
+    # NSMModel keeps a fraction of the nodes, never all; dropout 1 would zero every feature.
+    "model_args.pool_ratio": (0, 1, "()"), "model_args.dropout": (0, 1, "[)"),
+    "temperature.initial_temp": (0, math.inf, "()"), "temperature.final_temp": (0, math.inf, "()"),
+    "temperature.decay_rate": (0, 1, "(]"),
 }
 
 
 def check_number(key: str, value: Any) -> float:
     """``value`` if it is a finite number in ``key``'s range (:data:`NUMBER_SETTINGS`); else NSMError naming ``key``."""
-    least, most, closed = NUMBER_SETTINGS[key]
+    least, most, bounds = NUMBER_SETTINGS[key]
     # inf passes "> 0" and nan fails every comparison: both would train to nan.
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-            and (least <= value if closed else least < value) and value <= most:
+            and (least <= value if bounds[0] == "[" else least < value) \
+            and (value <= most if bounds[1] == "]" else value < most):
         return value
     if most == math.inf:
-        rule = "non-negative and finite" if closed else "positive and finite"
+        rule = "non-negative and finite" if bounds[0] == "[" else "positive and finite"
     else:
-        rule = f"in {'[' if closed else '('}{least:g}, {most:g}]"
+        rule = f"in {bounds[0]}{least:g}, {most:g}{bounds[1]}"
     raise NSMError(f"{key} must be {rule}, got {value!r}")
 
 

@@ -55,15 +55,25 @@ def test_a_hand_edited_cache_is_regenerated(tmp_path):
         return KnowledgeGraphTripleDataset(tmp_path, "test", num_samples=400, kg_dir=TINY_KG)
 
     labels = build().labels
+    graphs_path, = (tmp_path / "kg").glob("*.test.graphs.pt")
+    stored = torch.load(graphs_path, weights_only=True)
+    stored["columns"]["y"] = 1 - stored["columns"]["y"]
+    torch.save(stored, graphs_path)
+    checksum = r"does not match its checksum \(edited or damaged\?\); regenerating"
+    with pytest.warns(UserWarning, match=checksum):
+        assert build().labels == labels
+    assert build().labels == labels  # the regenerated file is served again, without a warning
+
+    # The samples' file is read when they are asked for.
     path, = (tmp_path / "kg").glob("*.test.json.gz")
     with gzip.open(path, "rt") as f:
         text = f.read()
     flipped = text.replace('"label": 1', '"label": 2').replace('"label": 0', '"label": 1').replace('"label": 2', '"label": 0')
     with gzip.open(path, "wt") as f:
         f.write(flipped)
-    with pytest.warns(UserWarning, match=r"does not match its checksum \(edited or damaged\?\); regenerating"):
-        assert build().labels == labels
-    assert build().labels == labels  # the regenerated file is served again, without a warning
+    with pytest.warns(UserWarning, match=checksum):
+        assert [s.label for s in build().samples] == labels
+    assert [s.label for s in build().samples] == labels
 
 
 # --- model inputs --------------------------------------------------------------------------------

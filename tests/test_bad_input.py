@@ -150,7 +150,7 @@ CASES = [
     Case("cloud run name outside the volume", ["cloud", "train", "--domain", "kg", "--run", "../x"],
          "a run is named by one directory"),
     Case("a domain twice", ["cloud", "plan", "--domains", "planning,planning"], "each once"),
-    Case("pool ratio above 1", [*TRAIN, "--pool-ratio", "1.5"], "model_args.pool_ratio must be in (0, 1], got 1.5"),
+    Case("pool ratio above 1", [*TRAIN, "--pool-ratio", "1.5"], "model_args.pool_ratio must be in (0, 1), got 1.5"),
     Case("zero learning rate", [*TRAIN, "--lr", "0"], "lr must be positive and finite, got 0.0"),
     Case("a hierarchy of 4 levels", [*TRAIN, "--num-levels", "4"], "num_levels must be an integer from 2 to 3"),
     Case("--set without a value", [*TRAIN, "--set", "lr"], "expected KEY=VALUE"),

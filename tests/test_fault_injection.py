@@ -34,9 +34,10 @@ pytestmark = pytest.mark.slow
 DOMAINS = ("planning", "causal")
 EPOCHS = 3
 # How often a quick run of EPOCHS epochs passes each point (120 samples: 84 train = 3 batches of 32,
-# 18 val and 18 test = 1 batch each; best.pt at least once and latest.pt every epoch; the
-# previous.pt rename from the second latest.pt on; config.json, history.json, then results.json).
-PASSES = {"data.before-replace": 3, "data.after-replace": 3, "train.step": 3 * EPOCHS, "eval.batch": EPOCHS + 1,
+# 18 val and 18 test = 1 batch each; each split's samples and graphs cached; best.pt at least once
+# and latest.pt every epoch; the previous.pt rename from the second latest.pt on; config.json,
+# history.json, then results.json).
+PASSES = {"data.before-replace": 6, "data.after-replace": 6, "train.step": 3 * EPOCHS, "eval.batch": EPOCHS + 1,
           "checkpoint.before-replace": EPOCHS + 1, "checkpoint.after-keep-previous": EPOCHS - 1,
           "checkpoint.after-replace": EPOCHS + 1, "json.before-replace": 3, "json.after-replace": 3}
 POINTS_PER_DOMAIN = 12

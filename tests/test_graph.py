@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from nsm.data import load_dataset
 from nsm.data.base import TripleDataset, split_sizes
 from nsm.data.graph import Sample, sample_to_data
 from nsm.data.triples import DomainSchema, SemanticTriple, Vocabulary
@@ -95,6 +96,24 @@ def test_dataset_caches_by_parameters(tmp_path):
     assert ToyDataset.calls == 1  # second split served from the cache
     ToyDataset(tmp_path, "test", num=40)
     assert ToyDataset.calls == 2  # other parameters: never the old cache
+
+
+@pytest.mark.parametrize("domain, params", [
+    ("planning", {"num_samples": 40}), ("causal", {"num_samples": 40}),
+    ("kg", {"num_entities": 60, "num_triples": 400, "num_samples": 40}),  # extras and queries
+])
+def test_cached_graphs_are_the_graphs_of_the_samples(domain, params, tmp_path):
+    """A cached load builds its graphs from the graph cache alone; they are sample_to_data's."""
+    load_dataset(domain, tmp_path, "train", **params)
+    cached = load_dataset(domain, tmp_path, "test", **params)
+    assert cached._samples is None  # no sample read to build the graphs
+    assert cached.labels == [s.label for s in cached.samples]
+    for graph, sample in zip(cached.graphs, cached.samples, strict=True):
+        expected = sample_to_data(sample, cached.schema, 64)
+        assert graph.keys() == expected.keys() and graph.num_nodes == expected.num_nodes
+        for key in expected.keys():
+            if torch.is_tensor(expected[key]):
+                assert torch.equal(graph[key], expected[key]) and graph[key].dtype == expected[key].dtype, key
 
 
 def test_dataset_bad_split(tmp_path):

@@ -4,14 +4,18 @@
 import json
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 
 from nsm.cli import main
 from nsm.config import apply_settings, make_run_config, parse_setting_value, read_settings_file
+from nsm.data.domains.kg.tsv import read_kg_dir
 from nsm.errors import NSMError
+from nsm.models import build_model
 
 TRAIN = ["train", "--domain", "planning", "--profile", "quick"]
+TINY_KG = Path(__file__).parent / "data" / "tiny_kg"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +47,14 @@ def test_set_reaches_nested_fields_and_keeps_types(capsys):
     assert schedule["final_temp"] == 0.5
     assert schedule["initial_temp"] * schedule["decay_rate"] ** (4 - 1 - schedule["warmup_epochs"]) \
         == pytest.approx(0.5)
+
+
+def test_set_shapes_the_model_it_builds(capsys):
+    """The issue's own example: --set model_args.concrete_convs=2 (and dropout) reach NSMModel."""
+    config = dry_run(capsys, "--set", "model_args.concrete_convs=2", "--set", "model_args.dropout=0.1")
+    model = build_model(config["model"], **config["model_args"])
+    assert len(model.concrete_convs) == 2 and model.dropout.p == 0.1
+    assert len(build_model("nsm", **make_run_config("planning", "quick")["model_args"]).concrete_convs) == 3
 
 
 def test_precedence_is_profile_file_set_flags(tmp_path, capsys):
@@ -95,8 +107,11 @@ def test_settings_must_name_a_field_and_match_its_type(settings, message):
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"model_args.pool_ratio": 0}, "model_args.pool_ratio must be in (0, 1], got 0"),
-    ({"model_args.pool_ratio": 1.5}, "model_args.pool_ratio must be in (0, 1]"),
+    ({"model_args.pool_ratio": 0}, "model_args.pool_ratio must be in (0, 1), got 0"),
+    ({"model_args.pool_ratio": 1.0}, "model_args.pool_ratio must be in (0, 1), got 1.0"),
+    ({"model_args.dropout": 1}, "model_args.dropout must be in [0, 1), got 1"),
+    ({"model_args.concrete_convs": 0}, "model_args.concrete_convs must be a positive integer"),
+    ({"temperature.decay_rate": 1.5}, "temperature.decay_rate must be in (0, 1], got 1.5"),
     ({"model_args.num_levels": 4}, "model_args.num_levels must be an integer from 2 to 3"),
     ({"model_args.node_features": 0}, "model_args.node_features must be a positive integer"),
     ({"cycle_loss_weight": -0.1}, "cycle_loss_weight must be non-negative and finite"),
@@ -165,7 +180,10 @@ def test_a_file_may_choose_a_kg_embedding_that_a_flag_completes():
 
 @pytest.mark.parametrize("choice", [["--model", "rotate"], ["--set", "model=complex"]])
 def test_hidden_is_a_kg_embeddings_width(capsys, choice):
-    assert main(["train", "--domain", "kg", "--profile", "quick", "--kg-dir", "kg", "--dry-run", "--hidden", "12",
-                 *choice]) == 0
-    assert json.loads(capsys.readouterr().out)["model_args"] == {"task_type": "link_prediction",
-                                                                 "hidden_channels": 12}
+    assert main(["train", "--domain", "kg", "--profile", "quick", "--kg-dir", str(TINY_KG), "--dry-run",
+                 "--hidden", "12", *choice]) == 0
+    # Sized to the files, as the job sizes it: their entities and relations.
+    model_args = json.loads(capsys.readouterr().out)["model_args"]
+    assert model_args["task_type"] == "link_prediction" and model_args["hidden_channels"] == 12
+    files = read_kg_dir(TINY_KG)
+    assert model_args["num_entities"] == len(files.entities) and model_args["num_relations"] == len(files.relations)

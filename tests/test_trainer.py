@@ -395,6 +395,8 @@ class FakeWandb:
     def __init__(self):
         self.init_kwargs, self.logged, self.finished = None, [], 0
 
+    id = "run-a1"
+
     def init(self, **kwargs):
         self.init_kwargs = kwargs
         return self
@@ -419,6 +421,18 @@ def test_wandb_logs_each_epoch_under_the_runs_name(tmp_path, monkeypatch):
     assert [scalars["epoch"] for scalars in fake.logged] == [1, 2] and fake.finished == 1
     assert fake.logged[-1]["val/total_loss"] == trainer.history["val"][-1]["total_loss"]
     assert "train/lr" in fake.logged[0] and "val/accuracy" in fake.logged[0]
+
+
+def test_a_resumed_run_continues_its_wandb_run(tmp_path, monkeypatch):
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    trainer_for(TinyGraphModel(), use_wandb=True, checkpoint_dir=tmp_path).train(*loaders(), epochs=1)
+    assert "id" not in fake.init_kwargs  # a new run: W&B names it
+    resumed = trainer_for(TinyGraphModel(), use_wandb=True, checkpoint_dir=tmp_path)
+    assert resumed.resume() == 1
+    resumed.train(*loaders(), epochs=2)
+    assert fake.init_kwargs["id"] == "run-a1" and fake.init_kwargs["resume"] == "allow"
+    assert [scalars["epoch"] for scalars in fake.logged] == [1, 2]
 
 
 def test_wandb_missing_is_one_clear_error(tmp_path, monkeypatch):

@@ -100,6 +100,18 @@ def test_vocabularies_come_from_the_data(tmp_path):
     assert triples(tmp_path, path, "val").samples[0].label == 0
 
 
+def test_a_dry_run_shows_the_model_sized_to_the_data_and_writes_nothing(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "g.jsonl", [
+        {"triples": [["x", "causes", "y", 0.5, 1], ["y", "serves", "goal", 1.0, 3]], "label": label}
+        for label in (0, 1, 2) for _ in range(4)])
+    cache = tmp_path / "cache"
+    assert main(["train", "--domain", "triples", "--data", str(path), "--data-root", str(cache), "--dry-run"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["relations"] == ["causes", "serves"] and config["classes"] == [0, 1, 2]
+    assert config["model_args"]["num_relations"] == 2 and config["model_args"]["num_classes"] == 3
+    assert not cache.exists()
+
+
 def test_many_node_types_widen_the_node_features(tmp_path):
     types = {f"v{i}": f"type{i}" for i in range(80)}
     path = write_jsonl(tmp_path / "g.jsonl", [
@@ -108,22 +120,28 @@ def test_many_node_types_widen_the_node_features(tmp_path):
     assert {tuple(graph.x.shape) for graph in triples(tmp_path, path).graphs} == {(80, 83)}  # 80 types, 3 levels
 
 
-def test_a_cached_load_reads_only_the_vocabulary(tmp_path, monkeypatch):
+def test_a_cached_load_reads_only_the_vocabulary_and_the_graphs(tmp_path, monkeypatch):
     path = write_jsonl(tmp_path / "g.jsonl", [chain(2 + i, label=i % 2) for i in range(40)])
     first = triples(tmp_path, path)
+    first_keys = [s.key() for s in first.samples]
     triples_jsonl.forget_read()
 
     def refuse(*_):
         raise AssertionError("the data was read again")
 
-    for name in ("read_files", "read_labelled_triples"):
-        monkeypatch.setattr(triples_dataset, name, refuse)
-    again = triples(tmp_path, path)
-    assert again.schema == first.schema and [s.key() for s in again.samples] == [s.key() for s in first.samples]
-    # Changed content is another dataset: read, not served from the old cache.
-    write_jsonl(path, [chain(2 + i, label=i % 2) for i in range(41)])
-    with pytest.raises(AssertionError, match="read again"):
-        triples(tmp_path, path)
+    with monkeypatch.context() as patched:
+        for name in ("read_files", "read_labelled_triples"):
+            patched.setattr(triples_dataset, name, refuse)
+        again = triples(tmp_path, path)
+        assert again.schema == first.schema and again.labels == first.labels
+        assert [g.edge_index.tolist() for g in again.graphs] == [g.edge_index.tolist() for g in first.graphs]
+        # Changed content is another dataset: read, not served from the old cache.
+        write_jsonl(path, [chain(2 + i, label=i % 2) for i in range(41)])
+        with pytest.raises(AssertionError, match="read again"):
+            triples(tmp_path, path)
+    # The samples are not cached: asked for, they are read from the files again.
+    write_jsonl(path, [chain(2 + i, label=i % 2) for i in range(40)])
+    assert [s.key() for s in triples(tmp_path, path).samples] == first_keys
 
 
 def test_a_graph_in_two_splits_is_warned_about(tmp_path):

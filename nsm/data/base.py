@@ -8,8 +8,11 @@ split named by a hash of the parameters, and serves ``dataset[i] -> (Data, label
 
 A cache file is gzip text: a JSON header line ``{"identity": ..., "checksum": ...}`` (the
 parameters, to refuse a mismatch, and a BLAKE2b digest of the rest of the file), then the samples
-as one JSON list. A file edited or damaged since it was written fails its checksum and is
-regenerated.
+as one JSON list. Beside it, ``<digest>.<split>.graphs.pt`` holds the split's graphs as id columns
+(:class:`~nsm.data.graph.GraphColumns`, read with ``weights_only=True``), with the same identity
+and a digest of its tensors: a cached load builds the graphs from it without reading a sample,
+and reads the samples (for ``describe``, ``samples``) only when they are asked for. A file edited
+or damaged since it was written fails its checksum and is regenerated, when it is read.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch.utils.data import Dataset
 
 from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
 from nsm.checks import MAX_SEED, check_integer, require_positive
-from nsm.data.graph import Sample, sample_to_data
+from nsm.data.graph import GraphColumns, Sample, columns_to_data, sample_columns
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
 
@@ -62,6 +65,8 @@ class TripleDataset(Dataset):
 
     schema: DomainSchema
     generator_version: int = 1
+    # Whether the samples are cached too, or made again when asked for (a domain reading your files).
+    caches_samples: bool = True
 
     def __init__(self, root: str | os.PathLike, split: str, seed: int = 0, node_feature_dim: int = 64,
                  **params: Any):
@@ -77,8 +82,14 @@ class TripleDataset(Dataset):
         self.seed = seed
         self.node_feature_dim = node_feature_dim
         self.params = dict(params, seed=seed)
-        self.samples: list[Sample] = self._load_or_generate()
-        self.graphs = [sample_to_data(s, self.schema, node_feature_dim) for s in self.samples]
+        self._samples: list[Sample] | None = None
+        identity = self._identity()
+        columns = self._read_graph_cache(identity)
+        if columns is None:
+            self._samples = self._load_or_generate()
+            columns = self._write_graph_cache(identity, self.split, self._samples)
+        self.labels: list[int] = columns.y.tolist()
+        self.graphs = columns_to_data(columns, self.schema, node_feature_dim)
 
     # --- what a domain implements -------------------------------------------------------------
     def generate(self) -> dict[str, list[Sample]]:
@@ -103,8 +114,11 @@ class TripleDataset(Dataset):
         return self.schema.num_relations
 
     @property
-    def labels(self) -> list[int]:
-        return [s.label for s in self.samples]
+    def samples(self) -> list[Sample]:
+        """The samples behind the graphs, read from the cache when first asked for."""
+        if self._samples is None:
+            self._samples = self._load_or_generate()
+        return self._samples
 
     def describe(self, index: int) -> str:
         if not 0 <= index < len(self):
@@ -115,9 +129,10 @@ class TripleDataset(Dataset):
         """Counts a researcher checks first: balance, graph sizes, relations, levels."""
         nodes = torch.tensor([g.num_nodes for g in self.graphs], dtype=torch.float)
         edges = torch.tensor([g.num_edges for g in self.graphs], dtype=torch.float)
-        relations = Counter(t.predicate for s in self.samples for t in s.triples)
-        node_levels = Counter(int(level) for g in self.graphs for level in g.node_level.tolist())
-        triple_levels = Counter(t.level for s in self.samples for t in s.triples)
+        edge_type = torch.cat([g.edge_type for g in self.graphs])
+        relations = Counter({self.schema.relations[r]: n for r, n in enumerate(torch.bincount(edge_type).tolist()) if n})
+        node_levels = Counter(torch.cat([g.node_level for g in self.graphs]).tolist())
+        triple_levels = Counter(torch.cat([g.edge_level for g in self.graphs]).tolist())
         return {
             "domain": self.schema.name,
             "split": self.split,
@@ -141,10 +156,11 @@ class TripleDataset(Dataset):
         return json.loads(json.dumps(self.cache_identity(), sort_keys=True, default=str))
 
     def _load_or_generate(self) -> list[Sample]:
-        """This split's samples: from its own cache file (the other splits are not read) or generated."""
+        """This split's samples: from its own cache file (the other splits are not read) or generated;
+        generating also caches the other splits' graphs where they are not cached yet."""
         identity = self._identity()
         path = self._cache_path(identity, self.split)
-        if path.exists():
+        if self.caches_samples and path.exists():
             try:
                 with gzip.open(path, "rt") as f:
                     header_line, samples_text = f.read().split("\n", 1)
@@ -162,7 +178,11 @@ class TripleDataset(Dataset):
         if path.parent.is_dir():
             sweep_temp_files(path.parent)  # the partial writes of a generation that was killed
         for split, samples in splits.items():
-            self._write_cache(self._cache_path(identity, split), identity, samples)
+            if self.caches_samples:
+                self._write_cache(self._cache_path(identity, split), identity, samples)
+            # This split's graphs are cached by __init__, which builds them.
+            if split != self.split and not self._graph_cache_path(identity, split).exists():
+                self._write_graph_cache(identity, split, samples)
         return splits[self.split]
 
     def _write_cache(self, path: Path, identity: dict[str, Any], samples: list[Sample]) -> None:
@@ -176,6 +196,41 @@ class TripleDataset(Dataset):
         except UnwritableDirectory as exc:
             raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
 
+    def _graph_cache_path(self, identity: dict[str, Any], split: str) -> Path:
+        return self._cache_path(identity, split).with_suffix("").with_suffix(".graphs.pt")
+
+    def _read_graph_cache(self, identity: dict[str, Any]) -> GraphColumns | None:
+        """This split's graph columns from its cache file, or ``None`` (absent, stale or damaged: warned)."""
+        path = self._graph_cache_path(identity, self.split)
+        if not path.exists():
+            return None
+        try:
+            stored = torch.load(path, weights_only=True)
+            columns = GraphColumns(**stored["columns"])
+            if json.loads(stored["identity"]) != identity:
+                warnings.warn(f"cache {path} was made with other parameters; regenerating")
+            elif stored["checksum"] != columns_checksum(columns):
+                warnings.warn(f"cache {path} does not match its checksum (edited or damaged?); regenerating")
+            else:
+                return columns
+        except Exception as exc:  # whatever a damaged zip or pickle raises: the cache is rebuilt
+            warnings.warn(f"cache {path} is unreadable ({exc}); regenerating")
+        return None
+
+    def _write_graph_cache(self, identity: dict[str, Any], split: str, samples: list[Sample]) -> GraphColumns:
+        columns = sample_columns(samples, self.schema)
+        stored = {"identity": json.dumps(identity), "checksum": columns_checksum(columns),
+                  "columns": columns._asdict()}
+        path = self._graph_cache_path(identity, split)
+        if path.parent.is_dir():
+            sweep_temp_files(path.parent)  # a write that was killed, when the samples were cached already
+        try:
+            with atomic_write(path, "wb") as f:
+                torch.save(stored, f)
+        except UnwritableDirectory as exc:
+            raise NSMError(f"cannot write the data cache under {path.parent}: {exc.strerror or exc}") from None
+        return columns
+
     def _check_splits(self, splits: dict[str, list[Sample]]) -> None:
         if set(splits) != set(SPLITS):
             raise RuntimeError(f"{self.schema.name} generator returned splits {sorted(splits)}")
@@ -188,6 +243,15 @@ class TripleDataset(Dataset):
                 key = sample.key()
                 if owner.setdefault(key, split) != split:
                     raise RuntimeError(f"{self.schema.name}: a sample appears in both {owner[key]} and {split}")
+
+
+def columns_checksum(columns: GraphColumns) -> str:
+    """BLAKE2b digest of the bytes of a graph cache's tensors (shapes included)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in columns:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().numpy().data)
+    return digest.hexdigest()
 
 
 def text_checksum(text: str) -> str:

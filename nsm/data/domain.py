@@ -50,6 +50,8 @@ class Domain:
     # drifted apart (5.4 points at seed 2). See benchmarks/README.md, "Throughput" (issue 19).
     hidden: int = 48
     num_levels: int = 3
+    concrete_convs: int = 3  # relational convolutions over the concrete level before the first pooling
+    dropout: float = 0.0
 
     @property
     def dataset_class(self) -> type[TripleDataset]:
@@ -64,4 +66,5 @@ class Domain:
         """The model's constructor arguments (``NSMModel``'s; the baselines take what they need)."""
         return {"task_type": self.task_type, "num_relations": self.num_relations, "num_bases": self.num_bases,
                 "pool_ratio": self.pool_ratio, "num_classes": self.num_classes, "node_features": self.node_features,
-                "hidden": self.hidden, "num_levels": self.num_levels}
+                "hidden": self.hidden, "num_levels": self.num_levels, "concrete_convs": self.concrete_convs,
+                "dropout": self.dropout}

@@ -75,7 +75,8 @@ class NSMTrainer:
             ``pip install 'nsm[wandb]'``): project ``$WANDB_PROJECT`` or ``nsm``, the run named
             after ``checkpoint_dir`` and grouped by the run config's domain, the config attached,
             its files under ``checkpoint_dir``. ``WANDB_MODE=offline`` (no account, no network)
-            is wandb's own and honoured; ``wandb sync`` uploads such a run later.
+            is wandb's own and honoured; ``wandb sync`` uploads such a run later. A resumed run
+            continues its W&B run (the id is kept in the checkpoint).
         use_tensorboard: also write each epoch's numbers as TensorBoard scalars, to
             ``checkpoint_dir/tensorboard`` (imported only if asked).
         lr_scheduler: stepped once per epoch, after validation, with ``step()`` and no
@@ -172,7 +173,12 @@ class NSMTrainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tensorboard = SummaryWriter(log_dir=str(self.checkpoint_dir / TENSORBOARD))
-        self._wandb = start_wandb(self.checkpoint_dir, self.run_config) if use_wandb else None
+        # The W&B run starts with train(), after a resume has restored the id of the run it continues.
+        self.use_wandb = use_wandb
+        self.wandb_run_id: str | None = None
+        self._wandb = None
+        if use_wandb:
+            import_wandb()  # a missing package fails here, before any training
 
     # --- training --------------------------------------------------------------------------------
     def train(
@@ -214,6 +220,9 @@ class NSMTrainer:
         if self._patience_exhausted(early_stopping_patience):
             logger.info("early stopping had already ended this run after epoch %d", self.current_epoch + 1)
             return self.history
+        if self.use_wandb and self._wandb is None:
+            self._wandb = start_wandb(self.checkpoint_dir, self.run_config, self.wandb_run_id)
+            self.wandb_run_id = self._wandb.id
 
         try:
             for epoch in range(start_epoch, epochs):
@@ -448,6 +457,7 @@ class NSMTrainer:
             "history": self.history,
             "rng_state": capture_rng_state(loader_generator),
             "run_config": self.run_config,
+            "wandb_run_id": self.wandb_run_id,
         }
 
     def resume(self, checkpoint: str | os.PathLike | None = None) -> int:
@@ -518,6 +528,7 @@ class NSMTrainer:
         self.epochs_without_improvement = int(state.get("epochs_without_improvement", 0))
         self.history = state.get("history", {"train": [], "val": []})
         self._pending_rng_state = state.get("rng_state")
+        self.wandb_run_id = state.get("wandb_run_id")
 
     def _save_error_checkpoint(self, exc: Exception, loader_generator: torch.Generator | None) -> None:
         if self.checkpoint_dir is None:
@@ -548,12 +559,18 @@ def _shapes(inputs: Mapping[str, torch.Tensor | None]) -> str:
     return ", ".join(f"{key} {list(value.shape)}" for key, value in inputs.items() if value is not None)
 
 
-def start_wandb(run_dir: Path, run_config: Mapping[str, Any] | None) -> Any:
-    """A Weights & Biases run for the training run in ``run_dir`` (see ``use_wandb``)."""
+def import_wandb() -> Any:
     try:
         import wandb
     except ImportError:
         raise NSMError("use_wandb needs Weights & Biases: pip install 'nsm[wandb]' (or pip install wandb)") from None
+    return wandb
+
+
+def start_wandb(run_dir: Path, run_config: Mapping[str, Any] | None, run_id: str | None = None) -> Any:
+    """A Weights & Biases run for the training run in ``run_dir`` (see ``use_wandb``); with
+    ``run_id`` (a resumed run's, from its checkpoint) that W&B run continues."""
     config = dict(run_config or {})
-    return wandb.init(project=os.environ.get("WANDB_PROJECT", "nsm"), name=run_dir.name, group=config.get("domain"),
-                      config=config, dir=str(run_dir))
+    resumed = {"id": run_id, "resume": "allow"} if run_id else {}
+    return import_wandb().init(project=os.environ.get("WANDB_PROJECT", "nsm"), name=run_dir.name,
+                               group=config.get("domain"), config=config, dir=str(run_dir), **resumed)

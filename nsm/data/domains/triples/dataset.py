@@ -26,12 +26,14 @@ class LabelledTriplesDataset(TripleDataset):
     """The ``split`` of the samples under ``data_path`` (a ``.jsonl`` file or a directory of them).
 
     Its schema is the data's: relations, node types (with their levels) and classes, also kept
-    beside the cached splits (``<digest>.vocabulary.json``) so that a cached load does not read the
-    files again, only hashes them. ``node_feature_dim`` defaults to 64, or the width the
-    node types need when there are more.
+    beside the cached graphs (``<digest>.vocabulary.json``) so that a cached load does not read the
+    files again, only hashes them. The samples themselves are not cached: your files hold them,
+    and they are read again when asked for (``describe``, ``samples``). ``node_feature_dim``
+    defaults to 64, or the width the node types need when there are more.
     """
 
     generator_version = 1
+    caches_samples = False
 
     def __init__(self, root: str | os.PathLike, split: str = "train", data_path: str | os.PathLike | None = None,
                  seed: int = 0, node_feature_dim: int | None = None):
@@ -46,12 +48,6 @@ class LabelledTriplesDataset(TripleDataset):
 
     def cache_identity(self) -> dict[str, Any]:
         return {**super().cache_identity(), "files": self.fingerprint}
-
-    def _load_or_generate(self) -> list[Sample]:
-        """Read in this process already (and its splits cached): split in memory, not from the cache."""
-        if self.data is not None and self._cache_path(self._identity(), self.split).exists():
-            return self.data.splits(self.seed)[self.split]
-        return super()._load_or_generate()
 
     def generate(self) -> dict[str, list[Sample]]:
         data = self.data or read_labelled_triples(self.params["data_path"])
