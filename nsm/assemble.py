@@ -46,11 +46,12 @@ def build_datasets(config: dict[str, Any], splits: tuple[str, ...] = ("train", "
 
 
 def check_vocabulary(config: dict[str, Any], dataset: Any) -> None:
-    """A triples run's model knows the relations, node types and classes of the data it was sized to."""
+    """A triples run's model knows the relations, node types, node features and classes of the data
+    it was sized to."""
     found = {"relations": list(dataset.schema.relations), "node_types": dict(dataset.schema.node_types),
-             "classes": list(dataset.classes)}
+             "extra_features": list(dataset.schema.extra_features), "classes": list(dataset.classes)}
     for name, values in found.items():
-        if config[name] != values:
+        if config.get(name, []) != values:  # a run from before node features had none
             raise NSMError(f"{config['data']['data_path']} has other {name.replace('_', ' ')} than the run was "
                            f"trained on ({len(values)} now, {len(config[name])} then): the data changed since")
 

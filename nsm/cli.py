@@ -118,7 +118,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 DATA_HELP = ("triples only: your labelled triple graphs, a .jsonl file or a directory of them, one sample a line: "
              '{"triples": [[subject, predicate, object, confidence, level], ...], "label": 0, "id": ..., '
-             '"node_types": {...}, "split": "train"} (id, node_types and split optional)')
+             '"node_types": {...}, "node_features": {...}, "split": "train"} (id, node_types, node_features and '
+             'split optional)')
 
 
 def build_parser() -> argparse.ArgumentParser:

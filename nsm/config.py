@@ -284,6 +284,7 @@ FIXED_SETTINGS: dict[str, str] = {
     "model_args.num_classes": "the domain fixes it",
     "model_args.num_entities": "the job reads them from --kg-dir's files",
     "node_types": "the job reads them from --data's files",
+    "extra_features": "the job reads them from --data's files",
     "classes": "the job reads them from --data's files",
 }
 # Settings a domain takes beyond what its config holds by default (kg: its subgraphs' size).

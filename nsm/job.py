@@ -187,12 +187,12 @@ def sized_to_data(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with a ``--kg-dir`` run's vocabulary: the files' relation names (``relations``,
     saved with the run) and as many relation weights in the model; a KG embedding's entity names
     too (``entities``: its rows). A triples run's: relations, node types with their levels and
-    classes (the label values, in class-id order), and the model sized to them."""
+    node features, classes (the label values, in class-id order), and the model sized to them."""
     if config["domain"] == "triples":
         vocabulary, _ = data_vocabulary(config["data_root"], config["data"]["data_path"])
         schema = vocabulary_schema(vocabulary)
         return dict(config, relations=vocabulary["relations"], node_types=vocabulary["node_types"],
-                    classes=vocabulary["classes"],
+                    extra_features=list(schema.extra_features), classes=vocabulary["classes"],
                     model_args=dict(config["model_args"], num_relations=len(schema.relations),
                                     num_classes=len(vocabulary["classes"]),
                                     node_features=max(config["model_args"]["node_features"], feature_width(schema))))

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 
 from nsm.cli import main
 from nsm.data import load_dataset
@@ -72,6 +73,20 @@ def test_kg_export_carries_the_query_as_a_level_3_triple(tmp_path):
     queries = [t for t in record["triples"] if t[1].startswith("query:")]
     assert len(queries) == 1 and queries[0][4] == 3
     assert len(triples(tmp_path, path, "test")) == 6
+
+
+@pytest.mark.parametrize("domain, params", [
+    ("planning", {"num_samples": 40}), ("kg", {"num_entities": 60, "num_triples": 400, "num_samples": 40})])
+def test_a_domains_node_extras_come_back_as_node_features(domain, params, tmp_path):
+    """Planning's step positions, kg's distances: the same numbers, after the one-hot type and level."""
+    path, _ = export_jsonl(domain, tmp_path / "out", tmp_path / "cache", 0, params)
+    built_in = load_dataset(domain, tmp_path / "cache", "test", seed=0, **params)
+    mine = triples(tmp_path, path, "test")
+    width = len(built_in.schema.extra_features)
+    assert len(mine.schema.extra_features) == width > 0
+    for ours, theirs in zip(mine.graphs, built_in.graphs, strict=True):
+        start, their_start = len(mine.schema.node_types) + 3, len(built_in.schema.node_types) + 3
+        assert torch.equal(ours.x[:, start:start + width], theirs.x[:, their_start:their_start + width])
 
 
 def test_without_split_the_samples_are_split_70_15_15_per_class_by_the_seed(tmp_path):

@@ -82,7 +82,8 @@ def data_vocabulary(root: str | os.PathLike, data_path: str | os.PathLike | None
         except (OSError, ValueError):
             data = read_files(paths, digest)
     return {"fingerprint": data.fingerprint, "relations": list(data.schema.relations),
-            "node_types": dict(data.schema.node_types), "classes": list(data.classes)}, data
+            "node_types": dict(data.schema.node_types), "extra_features": list(data.schema.extra_features),
+            "classes": list(data.classes)}, data
 
 
 def vocabulary_path(root: str | os.PathLike, digest: str) -> Path:
@@ -91,7 +92,8 @@ def vocabulary_path(root: str | os.PathLike, digest: str) -> Path:
 
 def vocabulary_schema(vocabulary: dict[str, Any]) -> DomainSchema:
     return DomainSchema(name="triples", relations=tuple(vocabulary["relations"]),
-                        node_types=vocabulary["node_types"], num_relations=len(vocabulary["relations"]))
+                        node_types=vocabulary["node_types"], num_relations=len(vocabulary["relations"]),
+                        extra_features=tuple(vocabulary.get("extra_features", ())))
 
 
 def feature_width(schema: DomainSchema) -> int:

@@ -6,8 +6,8 @@ samples. What the format has no field for is carried by triples or dropped:
 
 * a link-prediction query ``(h, r, t)`` (kg) becomes the level-3 triple ``(h, query:r, t)``:
   both a true query and its corruption have one, so it tells which pair is asked, not the answer;
-* the kg's per-node extras (distances to the query's ends) are dropped: the model must find
-  them in the graph.
+* a domain's per-node extras (planning's step positions, kg's distances to the query's ends)
+  are the nodes' ``node_features``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ def sample_record(sample: Sample, sample_id: str, split: str) -> dict[str, Any]:
     if sample.query is not None:
         head, relation, tail = sample.query
         triples.append([head, f"query:{relation}", tail, 1.0, 3])
-    return {"id": sample_id, "split": split, "label": sample.label, "triples": triples,
-            "node_types": sample.node_types}
+    record = {"id": sample_id, "split": split, "label": sample.label, "triples": triples,
+              "node_types": sample.node_types}
+    if sample.extras:
+        record["node_features"] = {name: list(values) for name, values in sample.extras.items()}
+    return record
 
 
 def export_jsonl(domain: str, out_dir: str | Path, data_root: str | Path, seed: int,

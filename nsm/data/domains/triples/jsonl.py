@@ -3,12 +3,16 @@
 One sample a line::
 
     {"triples": [[subject, predicate, object, confidence, level], ...], "label": 0,
-     "id": "p17", "node_types": {"a": "block", ...}, "split": "train"}
+     "id": "p17", "node_types": {"a": "block", ...}, "node_features": {"a": [0.5], ...},
+     "split": "train"}
 
 ``triples`` (at least one) and ``label`` (an integer) are required; ``confidence`` is in [0, 1]
 and ``level`` one of 1, 2, 3. ``id`` (default: the line number) names the sample in messages and
 ``nsm data --show``. ``node_types`` names the type of every node: without it a node's type is
-its level (``L1``, ``L2``, ``L3``: the lowest level of the triples it takes part in). ``split``
+its level (``L1``, ``L2``, ``L3``: the lowest level of the triples it takes part in).
+``node_features`` gives nodes numbers of their own (a step's position in a plan, a measurement),
+as many for every node of the dataset that has them; the others get zeros. They follow the
+one-hot type and level in ``x``. ``split``
 is ``train``, ``val`` (or ``valid``) or ``test``, for every sample or for none; without it the
 samples are split 70/15/15 per class, by the seed. Blank lines are skipped. The path is a
 ``.jsonl`` file or a directory of them, read in name order.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +39,7 @@ from nsm.errors import NSMError
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 SPLIT_SHARES = {"val": 0.15, "test": 0.15}  # train: the rest
 TRIPLE_FIELDS = "[subject, predicate, object, confidence, level]"
-SAMPLE_KEYS = {"triples", "label", "id", "node_types", "split"}
+SAMPLE_KEYS = {"triples", "label", "id", "node_types", "node_features", "split"}
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ def _read(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
     samples: list[LabelledSample] = []
     relations: dict[str, None] = {}
     type_levels: dict[str, int] = {}
+    features: tuple[int, str] | None = None  # the dataset's count of node features, and the line that set it
     for path in paths:
         try:
             with open(path, "rb") as lines:  # bytes: a line that is not UTF-8 is named by its number
@@ -160,6 +166,12 @@ def _read(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
                         for name, node_type in item.sample.node_types.items():
                             level = levels.get(name, 1)  # a node no triple names: concrete
                             type_levels[node_type] = min(level, type_levels.get(node_type, level))
+                        if item.sample.extras:
+                            count = len(next(iter(item.sample.extras.values())))
+                            features = features or (count, source)
+                            if count != features[0]:
+                                raise NSMError(f"{source}: {count} node features, but {features[1]} gives "
+                                               f"{features[0]}; every node with \"node_features\" has as many")
         except OSError as exc:
             raise NSMError(f"cannot read {path}: {exc.strerror or exc}") from None
     where = _listed_paths(paths)
@@ -177,7 +189,8 @@ def _read(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
     for item in samples:
         item.sample.label = class_ids[item.label]
     schema = DomainSchema(name="triples", relations=tuple(relations), node_types=type_levels,
-                          num_relations=len(relations))
+                          num_relations=len(relations),
+                          extra_features=tuple(f"feature {i}" for i in range(1, (features or (0,))[0] + 1)))
     return LabelledTriples(paths, tuple(samples), schema, classes, digest)
 
 
@@ -214,7 +227,8 @@ def _parse_line(line: str, source: str) -> LabelledSample:
     triples = _triples(record["triples"], source)
     node_types = _node_types(record.get("node_types"), triples, source)
     sample = Sample(triples=triples, node_types=node_types, label=label,
-                    reason=f"label {label} given in {source} (id {name})")
+                    reason=f"label {label} given in {source} (id {name})",
+                    extras=_node_features(record.get("node_features"), node_types, source))
     return LabelledSample(source, sample, label, SPLIT_NAMES.get(split))
 
 
@@ -264,6 +278,26 @@ def _node_types(given, triples: list[SemanticTriple], source: str) -> dict[str, 
             if name not in given:
                 raise NSMError(f"{source}: node {name!r} of a triple has no entry in \"node_types\"")
     return dict(given)
+
+
+def _node_features(given, node_types: dict[str, str], source: str) -> dict[str, tuple[float, ...]]:
+    """Each listed node's numbers, as many for every node of the sample."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise NSMError(f"{source}: \"node_features\" must map nodes to lists of numbers, got {type(given).__name__}")
+    features = {}
+    for name, values in given.items():
+        if name not in node_types:
+            raise NSMError(f"{source}: \"node_features\" names {name!r}, which is not a node of the sample")
+        if not (isinstance(values, list) and values and all(
+                type(v) in (int, float) and math.isfinite(v) for v in values)):
+            raise NSMError(f"{source}: node {name!r} has features {values!r}; expected a non-empty list of "
+                           f"finite numbers")
+        features[name] = tuple(float(v) for v in values)
+    if len({len(values) for values in features.values()}) > 1:
+        raise NSMError(f"{source}: its nodes have different numbers of \"node_features\"; give each as many")
+    return features
 
 
 def _listed_paths(paths: tuple[Path, ...]) -> str:
