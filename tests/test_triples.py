@@ -7,6 +7,7 @@ The one-line refusals of bad files are cases of tests/test_bad_input.py (and REA
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -173,6 +174,19 @@ def test_bad_data_caches_nothing(tmp_path):
     with pytest.raises(NSMError, match=r"g.jsonl line 3: triple 1 has confidence 2.0"):
         triples(tmp_path, path)
     assert not list((tmp_path / "cache").rglob("*.*"))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["b", "r", "c", 0.5, True], "triple 3 has level True; expected 1, 2 or 3"),
+    (["b", "r", "c", True, 1], "triple 3 has confidence True; expected a number in [0, 1]"),
+    (["b", "r", "", 0.5, 1], "triple 3 has object ''; expected a non-empty string"),
+    (["b", "r", "c", 0.5], "triple 3 has 4 fields"),
+])
+def test_the_first_bad_triple_of_a_graph_is_named(tmp_path, bad, message):
+    record = {"triples": [["a", "r", "b", 1.0, 1], ["a", "r", "c", 0.5, 2], bad, ["c", "r", "d", 2.0, 1]], "label": 1}
+    path = write_jsonl(tmp_path / "g.jsonl", [chain(2, label=0), record])
+    with pytest.raises(NSMError, match=rf"g.jsonl line 2: {re.escape(message)}"):
+        triples(tmp_path, path)
 
 
 def test_a_run_on_your_own_data_saves_its_vocabulary_and_reads_back(tmp_path, monkeypatch, capsys):

@@ -50,6 +50,7 @@ class LabelledSample:
     sample: Sample
     label: int
     split: str | None
+    levels: dict[str, int]  # each node a triple names, with the lowest level of its triples (lowest_levels)
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,8 @@ def _read(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
                         samples.append(item)
                         for triple in item.sample.triples:
                             relations.setdefault(triple.predicate)
-                        levels = lowest_levels(item.sample.triples)
                         for name, node_type in item.sample.node_types.items():
-                            level = levels.get(name, 1)  # a node no triple names: concrete
+                            level = item.levels.get(name, 1)  # a node no triple names: concrete
                             type_levels[node_type] = min(level, type_levels.get(node_type, level))
                         if item.sample.extras:
                             count = len(next(iter(item.sample.extras.values())))
@@ -225,11 +225,12 @@ def _parse_line(line: str, source: str) -> LabelledSample:
     if split is not None and split not in SPLIT_NAMES:
         raise NSMError(f"{source}: split {split!r} is not one of train, val, test")
     triples = _triples(record["triples"], source)
-    node_types = _node_types(record.get("node_types"), triples, source)
+    levels = lowest_levels(triples)
+    node_types = _node_types(record.get("node_types"), levels, source)
     sample = Sample(triples=triples, node_types=node_types, label=label,
                     reason=f"label {label} given in {source} (id {name})",
                     extras=_node_features(record.get("node_features"), node_types, source))
-    return LabelledSample(source, sample, label, SPLIT_NAMES.get(split))
+    return LabelledSample(source, sample, label, SPLIT_NAMES.get(split), levels)
 
 
 def _triples(values, source: str) -> list[SemanticTriple]:
@@ -237,19 +238,30 @@ def _triples(values, source: str) -> list[SemanticTriple]:
         raise NSMError(f"{source}: \"triples\" must be a list of {TRIPLE_FIELDS}, got {type(values).__name__}")
     if not values:
         raise NSMError(f"{source}: the graph is empty (no triples); every sample needs at least one triple")
-    triples = []
-    for position, fields in enumerate(values, start=1):
-        # The common case first, SemanticTriple's own checks in one expression; the first failing
-        # check then names the problem.
-        if (type(fields) is list and len(fields) == 5 and type(fields[3]) in (float, int)
-                and type(fields[4]) is int):
-            try:
-                triples.append(SemanticTriple(*fields))
-                continue
-            except ValueError:
-                pass
-        raise NSMError(f"{source}: triple {position} {_triple_problem(fields)}")
-    return triples
+    # The common case in one pass, SemanticTriple's own checks with it; only when a triple fails
+    # them is each looked at again, and the first to fail named.
+    try:
+        triples = [SemanticTriple(*fields) for fields in values if _plain_triple(fields)]
+        if len(triples) == len(values):
+            return triples
+    except ValueError:
+        pass
+    position, fields = next((position, fields) for position, fields in enumerate(values, start=1)
+                            if not (_plain_triple(fields) and _valid_triple(fields)))
+    raise NSMError(f"{source}: triple {position} {_triple_problem(fields)}")
+
+
+def _plain_triple(fields) -> bool:
+    """Five fields, the confidence a number and the level an integer (not a bool, which Python counts as one)."""
+    return type(fields) is list and len(fields) == 5 and type(fields[3]) in (float, int) and type(fields[4]) is int
+
+
+def _valid_triple(fields: list) -> bool:
+    try:
+        SemanticTriple(*fields)
+    except ValueError:
+        return False
+    return True
 
 
 def _triple_problem(fields) -> str:
@@ -267,16 +279,16 @@ def _triple_problem(fields) -> str:
     return f"has {part} {value!r}; expected a non-empty string"
 
 
-def _node_types(given, triples: list[SemanticTriple], source: str) -> dict[str, str]:
-    """Every node's type, in order of first appearance (which fixes node ids)."""
+def _node_types(given, levels: dict[str, int], source: str) -> dict[str, str]:
+    """Every node's type, in order of first appearance (which fixes node ids); ``levels``: the
+    sample's :func:`lowest_levels`, its nodes in the order the triples name them."""
     if given is None:
-        return {name: f"L{level}" for name, level in lowest_levels(triples).items()}
+        return {name: f"L{level}" for name, level in levels.items()}
     if not isinstance(given, dict) or not all(isinstance(v, str) and v for v in given.values()):
         raise NSMError(f"{source}: \"node_types\" must map each node to a non-empty type name")
-    for triple in triples:
-        for name in (triple.subject, triple.object):
-            if name not in given:
-                raise NSMError(f"{source}: node {name!r} of a triple has no entry in \"node_types\"")
+    if not levels.keys() <= given.keys():
+        name = next(name for name in levels if name not in given)
+        raise NSMError(f"{source}: node {name!r} of a triple has no entry in \"node_types\"")
     return dict(given)
 
 
