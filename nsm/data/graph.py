@@ -56,7 +56,7 @@ class Sample:
 
     def key(self) -> tuple:
         """Canonical content of the input, used to keep splits disjoint."""
-        return (tuple(sorted(t.as_tuple()[:3] for t in self.triples)), self.query)
+        return (tuple(sorted((t.subject, t.predicate, t.object) for t in self.triples)), self.query)
 
     def to_record(self) -> dict:
         return {
