@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
 from nsm.checks import MAX_SEED, check_integer, require_positive
+from nsm.data.bulk import collector_paused
 from nsm.data.graph import GraphColumns, Sample, columns_to_data, sample_columns
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
@@ -84,12 +85,13 @@ class TripleDataset(Dataset):
         self.params = dict(params, seed=seed)
         self._samples: list[Sample] | None = None
         identity = self._identity()
-        columns = self._read_graph_cache(identity)
-        if columns is None:
-            self._samples = self._load_or_generate()
-            columns = self._write_graph_cache(identity, self.split, self._samples)
-        self.labels: list[int] = columns.y.tolist()
-        self.graphs = columns_to_data(columns, self.schema, node_feature_dim)
+        with collector_paused():
+            columns = self._read_graph_cache(identity)
+            if columns is None:
+                self._samples = self._load_or_generate()
+                columns = self._write_graph_cache(identity, self.split, self._samples)
+            self.labels: list[int] = columns.y.tolist()
+            self.graphs = columns_to_data(columns, self.schema, node_feature_dim)
 
     # --- what a domain implements -------------------------------------------------------------
     def generate(self) -> dict[str, list[Sample]]:

@@ -222,11 +222,11 @@ def columns_to_data(columns: GraphColumns, schema: DomainSchema, node_feature_di
     x, node_level = node_features(schema, node_feature_dim, columns.node_type, columns.extras)
     nodes, edges = columns.num_nodes.tolist(), columns.num_edges.tolist()
     per_node = zip(x.split(nodes), node_level.split(nodes), columns.node_type.split(nodes))
-    per_edge = zip(columns.edge_index[0].split(edges), columns.edge_index[1].split(edges),
-                   columns.edge_type.split(edges), columns.edge_attr.split(edges), columns.edge_level.split(edges))
-    return [graph_data(graph_x, level, node_type, torch.stack([source, target]), relation, confidence, edge_level, y,
+    per_edge = zip(columns.edge_index.split(edges, dim=1), columns.edge_type.split(edges),
+                   columns.edge_attr.split(edges), columns.edge_level.split(edges))
+    return [graph_data(graph_x, level, node_type, edge_index, relation, confidence, edge_level, y,
                        query if query[0] >= 0 else None)
-            for (graph_x, level, node_type), (source, target, relation, confidence, edge_level), y, query
+            for (graph_x, level, node_type), (edge_index, relation, confidence, edge_level), y, query
             in zip(per_node, per_edge, columns.y.view(-1, 1), columns.query.tolist())]
 
 

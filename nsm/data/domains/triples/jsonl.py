@@ -32,6 +32,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from nsm.data.bulk import collector_paused
 from nsm.data.graph import Sample
 from nsm.data.triples import LEVELS, DomainSchema, SemanticTriple
 from nsm.errors import NSMError
@@ -128,7 +129,8 @@ def read_files(paths: tuple[Path, ...], digest: str) -> LabelledTriples:
     files read are kept in memory (:func:`last_read`, :func:`forget_read`)."""
     key = (paths, digest)
     if key not in _last_read:
-        data = _read(paths, digest)
+        with collector_paused():
+            data = _read(paths, digest)
         _last_read.clear()
         _last_read[key] = data
     return _last_read[key]
