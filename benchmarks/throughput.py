@@ -22,7 +22,7 @@ subnormal floats, which CPU arithmetic handles slowly; the trainer's AdamW leave
     python benchmarks/throughput.py [--domains planning] [--batch-sizes 32,256] [--threads 1]
                                     [--samples 2000] [--epochs 2] [--device cpu] [--json]
                                     [--weights RUN_DIR] [--keep-denormals] [--profile-steps N]
-                                    [--hidden N]
+                                    [--set model_args.hidden=32 ...]
 
 Pure measurement: nothing here asserts a time.
 """
@@ -39,6 +39,7 @@ import resource
 import statistics
 import sys
 import time
+from typing import Any
 
 import torch
 from torch.profiler import profile, record_function
@@ -47,7 +48,7 @@ from torch_geometric.loader import DataLoader
 import nsm.models.flat_rgcn
 import nsm.models.hierarchical
 import nsm.models.rgcn
-from nsm.config import DOMAINS, MODELS, make_run_config
+from nsm.config import DOMAINS, MODELS, make_run_config, parse_setting_value
 from nsm.data import load_dataset
 from nsm.assemble import resolve_device
 from nsm.job import flush_denormals, make_trainer
@@ -158,11 +159,17 @@ def step_shares(trainer, loader, task_type: str, steps: int) -> dict[str, float]
     return {part: round(share, 3) for part, share in shares.items()}
 
 
+def assignment(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    return key.strip(), parse_setting_value(value.strip())
+
+
 def measure(domain: str, model_name: str, batch_size: int, dataset, device: torch.device, epochs: int,
-            run_dir: str, weights: str | None = None, profile_steps: int = 0, hidden: int | None = None) -> dict:
+            run_dir: str, weights: str | None = None, profile_steps: int = 0,
+            settings: dict[str, Any] | None = None) -> dict:
     torch.manual_seed(0)
-    config = make_run_config(domain, "dev", model=model_name, batch_size=batch_size, run_dir=run_dir,
-                             checkpoint_every=10**6, model_args={"hidden": hidden})
+    config = make_run_config(domain, "dev", [("--set", settings or {})], model=model_name, batch_size=batch_size,
+                             run_dir=run_dir, checkpoint_every=10**6)
     model = build_model(model_name, **config["model_args"]).to(device)
     trainer = make_trainer(config, model, device)
     trainer.progress = None
@@ -212,7 +219,8 @@ def main() -> None:
                         help="do not flush subnormal floats to zero (a training job flushes them)")
     parser.add_argument("--profile-steps", type=int, default=0, metavar="N",
                         help="also profile N training steps per batch size: each part's share of a step")
-    parser.add_argument("--hidden", type=int, help="the model's width (default: the domain's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="a run setting, as for nsm train (model_args.hidden=32, model_args.concrete_convs=1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     # Before torch's thread pool starts, so that its threads inherit the mode (as in a job).
@@ -230,7 +238,8 @@ def run(args) -> None:
                           "torch": torch.__version__, "threads": torch.get_num_threads(),
                           "flush_denormal": not args.keep_denormals},
               "weights": args.weights or "fresh",
-              "model": args.model, "results": {}}
+              "model": args.model, "settings": args.settings, "results": {}}
+    settings = dict(assignment(text) for text in args.settings)
     for domain in args.domains.split(","):
         dataset = load_dataset(domain, args.data_root, "train", seed=0,
                                node_feature_dim=DOMAINS[domain].node_features,
@@ -242,7 +251,8 @@ def run(args) -> None:
         rows = {}
         for batch_size in map(int, args.batch_sizes.split(",")):
             rows[batch_size] = measure(domain, args.model, batch_size, dataset, device, args.epochs,
-                                       f"{args.run_dir}/{domain}-{batch_size}", args.weights, args.profile_steps, args.hidden)
+                                       f"{args.run_dir}/{domain}-{batch_size}", args.weights, args.profile_steps,
+                                       settings)
             if not args.json:
                 print(f"{domain:<9} {sizes['mean_nodes']:>5} nodes {sizes['mean_edges']:>6} edges  batch {batch_size:>4}: "
                       f"train {rows[batch_size]['train_graphs_per_s']:>8.1f} graphs/s, "
