@@ -104,7 +104,8 @@ def training_plot(job: str) -> str:
 # numbers (or null), and the test metrics of a successful run that must be numbers.
 HISTORY_SPLITS = ("train", "val")
 HISTORY_NUMBERS = ("total_loss", "task_loss", "cycle_loss", "accuracy", "lr", "temperature")  # + accuracy_class_<k>
-TABLE_METRICS = ("accuracy", "accuracy_class_0", "accuracy_class_1", "recon_error_l1", "recon_error_l2")
+TABLE_METRICS = ("accuracy", "accuracy_class_0", "accuracy_class_1", "recon_error_l1", "recon_error_l2",
+                 "recon_vs_baseline_l1", "recon_vs_baseline_l2")
 
 
 class RunDirectoryBusy(NSMError):
@@ -308,12 +309,14 @@ def check_summary(summary: Any, source: str) -> dict[str, dict[str, Any]]:
 
 def format_summary(summary: dict) -> str:
     """The table a researcher reads first, of ``summary.json`` (or of one run's results, as
-    ``{name: results}``): accuracy per class, collapse, reconstruction, a KG run's
+    ``{name: results}``): accuracy per class, collapse, reconstruction (overall, and on the dropped
+    nodes over the better predictor that learns nothing, ``L1/base``: :mod:`nsm.evaluation.reconstruction`), a KG run's
     sampled-protocol MRR and Hits@10, time; then warnings for class collapse and for a GPU left
     waiting for data."""
     width = max([10, *(len(name) + 2 for name in summary)])  # sweep points have longer names than domains
     header = f"{'job':<{width}}{'status':<9}{'acc':>7}{'acc c0':>8}{'acc c1':>8}" \
-             f"{'collapse':>10}{'recon L1':>10}{'recon L2':>10}{'MRR':>7}{'H@10':>7}{'time s':>9}"
+             f"{'collapse':>10}{'recon L1':>10}{'recon L2':>10}{'L1/base':>9}{'L2/base':>9}{'MRR':>7}{'H@10':>7}" \
+             f"{'time s':>9}"
     rows = [header, "-" * len(header)]
     for name, result in summary.items():
         if result.get("status") != "success":
@@ -335,7 +338,8 @@ def format_summary(summary: dict) -> str:
         ranking = m.get("link_prediction") or {}
         rows.append(f"{name:<{width}}{'ok':<9}{pct('accuracy'):>7}{pct('accuracy_class_0'):>8}"
                     f"{pct('accuracy_class_1'):>8}{('YES' if m.get('collapsed') else 'no'):>10}"
-                    f"{num('recon_error_l1'):>10}{num('recon_error_l2'):>10}{num('mrr', ranking):>7}"
+                    f"{num('recon_error_l1'):>10}{num('recon_error_l2'):>10}{num('recon_vs_baseline_l1'):>9}"
+                    f"{num('recon_vs_baseline_l2'):>9}{num('mrr', ranking):>7}"
                     f"{num('hits@10', ranking):>7}{result.get('training_time_s', 0):>9.1f}")
     succeeded = {name: result for name, result in summary.items() if result.get("status") == "success"}
     collapsed = [name for name, result in succeeded.items() if result["test_metrics"].get("collapsed")]

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from nsm.assemble import build_datasets, build_loaders, build_model_for, resolve_device
 from nsm.errors import NSMError
 from nsm.evaluation.metrics import compute_classification_metrics
+from nsm.evaluation.reconstruction import ReconstructionTally
 from nsm.faults import fault_point
-from nsm.training.batches import unpack_batch
+from nsm.training.batches import batch_node_types, unpack_batch
 from nsm.rundir import BEST, LATEST, best_checkpoint
 from nsm.training.checkpoint import load_checkpoint, mismatch, trained_temperature
 
@@ -55,7 +56,9 @@ def evaluate(model: torch.nn.Module, loader: Iterable, device: torch.device, tas
              check_logits: Callable[[Any, dict, torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """Graph-weighted mean ``total_loss``, ``task_loss``, ``cycle_loss`` over ``loader``, the
     model's mean ``recon_error_l1``/``recon_error_l2`` when it reports them, and
-    ``compute_metrics(logits [N, C], labels [N], task_type)`` over the whole split.
+    ``compute_metrics(logits [N, C], labels [N], task_type)`` over the whole split; for a
+    hierarchical model also the dropped nodes' reconstruction beside the predictors of
+    :mod:`~nsm.evaluation.reconstruction` (``recon_dropped_l<k>``, ``recon_vs_baseline_l<k>``, ...).
 
     ``check_logits(output, inputs, labels)`` returns a batch's logits after checking them (the
     trainer's shape check); by default ``output['logits']``.
@@ -63,6 +66,7 @@ def evaluate(model: torch.nn.Module, loader: Iterable, device: torch.device, tas
     model.eval()
     loss_sums = torch.zeros(3, device=device)
     recon_sums: dict[str, torch.Tensor] = {}
+    dropped = ReconstructionTally()  # WHAT on the dropped nodes, beside predictors that learn nothing
     all_logits, all_labels = [], []
     num_graphs = 0
     for batch in loader:
@@ -78,6 +82,8 @@ def evaluate(model: torch.nn.Module, loader: Iterable, device: torch.device, tas
         for key in RECON_KEYS:
             if output.get(key) is not None:
                 recon_sums[key] = recon_sums.get(key, 0) + output[key].float() * batch_graphs
+        if output.get("reconstruction"):
+            dropped.add(output, inputs["edge_index"], batch_node_types(batch, device))
         all_logits.append(logits)
         all_labels.append(labels)
         num_graphs += batch_graphs
@@ -88,6 +94,7 @@ def evaluate(model: torch.nn.Module, loader: Iterable, device: torch.device, tas
     total, task, cycle = (loss_sums / num_graphs).tolist()
     metrics: dict[str, Any] = {"total_loss": total, "task_loss": task, "cycle_loss": cycle}
     metrics.update({key: (value / num_graphs).item() for key, value in recon_sums.items()})
+    metrics.update(dropped.metrics())
     if compute_metrics is not None:
         metrics.update(compute_metrics(torch.cat(all_logits).cpu(), torch.cat(all_labels).cpu(), task_type))
     return metrics

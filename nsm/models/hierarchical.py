@@ -85,7 +85,9 @@ class NSMModel(nn.Module):
     ``forward`` returns ``logits`` ``[num_graphs, num_classes]``, ``cycle_loss`` (scalar),
     ``recon_error_l1`` (and ``recon_error_l2`` for 3 levels) and ``levels``: per abstract level
     (L2, then L3) a dict of ``perm``, ``score``, ``edge_index``, ``edge_type``, ``edge_attr`` and
-    ``batch`` (see :class:`~nsm.models.pooling.PooledGraph`). ``temperature`` is the τ of the
+    ``batch`` (see :class:`~nsm.models.pooling.PooledGraph`); ``reconstruction``: per abstract
+    level the ``target`` ``[N_l, C]`` (the features of the level it abstracts) and WHAT's
+    ``predicted`` ``[N_l, C]``. ``temperature`` is the τ of the
     soft ⊕ that merges parallel paths into abstract edges. ``hidden`` is the width of every level
     (the first convolution maps ``node_features`` to it); the domains use the default.
     """
@@ -146,7 +148,7 @@ class NSMModel(nn.Module):
             update = self.dropout(torch.relu(conv(h, edge_index, edge_type, edge_attr, tiles)))
             h = update if i == 0 else h + update
         concrete_embedding = h
-        out: dict = {"levels": []}
+        out: dict = {"levels": [], "reconstruction": []}
         readout_levels = [(h, batch)]
         cycle_loss = h.new_zeros((), dtype=torch.float32)
         for level, (layer, conv, norm) in enumerate(zip(self.hierarchy, self.abstract_convs, self.abstract_norms),
@@ -154,6 +156,7 @@ class NSMModel(nn.Module):
             pooled, reconstruction = layer(h, edge_index, edge_type, edge_attr, batch, self.temperature, tiles)
             error = relative_error(reconstruction, h.detach())
             out[f"recon_error_l{level}"] = error
+            out["reconstruction"].append({"target": h, "predicted": reconstruction})
             cycle_loss = cycle_loss + CYCLE_WEIGHTS[self.num_levels][level - 1] * error
             out["levels"].append({name: value for name, value in pooled._asdict().items() if name != "x"})
             abstract = pooled.x + absorb_dropped(h, edge_index, edge_attr, pooled.perm)

@@ -56,6 +56,13 @@ def unpack_batch(batch: Any, device: torch.device | str) -> tuple[dict[str, torc
     return model_kwargs, _to(torch.as_tensor(labels), device).view(-1)
 
 
+def batch_node_types(batch: Any, device: torch.device | str) -> torch.Tensor | None:
+    """The batch's ``node_type`` ``[N]`` on ``device``, or ``None`` when it has none (the seed's dict form may not)."""
+    graphs = batch[0] if isinstance(batch, (tuple, list)) else batch
+    node_type = graphs.get("node_type") if isinstance(graphs, Mapping) else getattr(graphs, "node_type", None)
+    return _to(node_type, device)
+
+
 def _to(tensor: torch.Tensor | None, device: torch.device | str) -> torch.Tensor | None:
     # non_blocking overlaps the copy with compute when the loader pins memory.
     return None if tensor is None else tensor.to(device, non_blocking=True)
