@@ -1,12 +1,15 @@
-"""`nsm explain`: the explanation's data, its text and its image, and the masking measurement."""
+"""`nsm explain`: the explanation's data, its text and its image, the masking measurement and fidelity."""
 
 import json
 
 import pytest
 import torch
+import torch_geometric
 from matplotlib.image import imread
+from torch_geometric.data import Data
 
-from nsm.analysis.explain import explain_sample
+from nsm.analysis.explain import explain_run, explain_sample, format_explanation
+from nsm.analysis.fidelity import gnnexplainer_nodes, set_fidelity
 from nsm.analysis.faithfulness import mask_nodes, masking_effect
 from nsm.cli import main
 from nsm.config import make_run_config
@@ -158,3 +161,44 @@ def test_a_validate_directory_is_refused_with_a_hint(capsys, runs, tmp_path):
     (tmp_path / "summary.json").write_text("{}")
     assert main(["explain", "--run-dir", str(tmp_path), "--index", "0"]) == 2
     assert f"explain one of its domains, e.g. {tmp_path / 'planning'}" in capsys.readouterr().err
+
+
+class DecidedByFeatureZero(torch.nn.Module):
+    """Class 1 exactly when some node of the graph has feature 0 set: that node decides."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # a device to read, as a real model's
+
+    def forward(self, x, edge_index, batch=None, **kwargs):
+        evidence = torch_geometric.utils.scatter(x[:, 0], batch, reduce="max")
+        return {"logits": torch.stack([0.5 - evidence, evidence - 0.5], dim=-1) * 10}
+
+
+def test_fidelity_of_the_deciding_node_is_high_and_of_another_low():
+    x = torch.zeros(5, 3)
+    x[2, 0] = 1.0
+    x[:, 1] = 1.0
+    graph = Data(x=x, edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), edge_type=torch.zeros(4, dtype=torch.long),
+                 y=torch.tensor([1]))
+    model = DecidedByFeatureZero()
+    decisive = set_fidelity(model, graph, torch.tensor([2]))
+    assert decisive["fidelity_plus"] == 1.0 and decisive["fidelity_minus"] == 0.0
+    assert decisive["probability"] > 0.99 and decisive["probability_without"] < 0.01 < 0.99 < decisive["probability_only"]
+    other = set_fidelity(model, graph, torch.tensor([0, 4]))
+    assert other["fidelity_plus"] == 0.0 and other["fidelity_minus"] == 1.0
+    # GNNExplainer, asked for one node, finds the deciding one.
+    assert gnnexplainer_nodes(model, graph, 1, epochs=50).tolist() == [2]
+
+
+def test_explain_prints_the_traces_fidelity_beside_random_sets(capsys, runs):
+    explanation = explain_run(runs / "causal", 0)
+    fid = explanation["fidelity"]
+    assert fid["nodes"] == explanation["levels"][-1]["num_nodes"] and fid["draws"] == 10
+    for result in (fid["l3_kept"], fid["random"]):
+        assert {"fidelity_plus", "fidelity_minus", "probability", "probability_without", "probability_only"} == set(result)
+        assert all(0 <= value <= 1 for value in result.values())
+    assert fid["l3_kept"]["probability"] == pytest.approx(max(explanation["prediction"]["probabilities"]), abs=1e-3)
+    text = format_explanation(explanation)
+    assert f"the {fid['nodes']} L3-kept nodes: fid+ {fid['l3_kept']['fidelity_plus']:.2f}" in text
+    assert "random nodes (mean of 10 sets)" in text

@@ -11,10 +11,13 @@ errors the model reports are that sample's) and returns a JSON-able dict::
                 by decreasing score, num_edges, edges [{subject, relation, object, confidence}]
                 by decreasing semiring confidence
     reconstruction_error  {"l1": ..., "l2": ...}: ‖WHAT(WHY(h)) − h‖ / ‖h‖ per level
+    fidelity    of the L3-kept nodes and of as many random ones (mean of ``draws`` sets): fid+,
+                fid−, the predicted class's probability without the set and with it alone
+                (:mod:`nsm.analysis.fidelity`)
 
 A kept node is named by its input node: a level's ``perm`` indexes the previous level's nodes,
 so the perms are composed down to the input graph. A baseline model has no hierarchy: its
-``levels`` and ``reconstruction_error`` are empty. :func:`limit` cuts the long lists for display
+``levels`` and ``reconstruction_error`` are empty, its ``fidelity`` ``None``. :func:`limit` cuts the long lists for display
 (their ``num_*`` counts stay whole) and :func:`format_explanation` renders the text.
 """
 
@@ -24,35 +27,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor, nn
-from torch_geometric.data import Batch, Data
+from torch import nn
 
+from nsm.analysis.fidelity import sample_fidelity
+from nsm.analysis.trace import kept_node_ids, run_graphs
 from nsm.data.base import TripleDataset
 from nsm.data.triples import LEVELS
 from nsm.errors import NSMError
 from nsm.evaluation.evaluator import load_run
 from nsm.rundir import SUMMARY
-from nsm.training.batches import unpack_batch
 
 DIGITS = 4  # of the floats in an explanation: enough to compare, short enough to read
-
-
-@torch.no_grad()
-def run_graphs(model: nn.Module, graphs: list[Data]) -> dict[str, Any]:
-    """The model's output on one batch of ``graphs``, in eval mode."""
-    model.eval()
-    inputs, _ = unpack_batch(Batch.from_data_list(graphs), next(model.parameters()).device)
-    return model(**inputs)
-
-
-def kept_node_ids(levels: list[dict[str, Tensor]]) -> list[Tensor]:
-    """Per abstract level, its kept nodes as node ids of the input graph, in the level's order."""
-    kept, ids = [], None
-    for level in levels:
-        ids = level["perm"] if ids is None else ids[level["perm"]]
-        kept.append(ids)
-    return kept
 
 
 def _edge(subject: str, relation: str, obj: str, confidence: float) -> dict[str, Any]:
@@ -96,7 +81,15 @@ def explain_sample(model: nn.Module, dataset: TripleDataset, index: int) -> dict
         "levels": levels,
         "reconstruction_error": {f"l{level}": round(output[f"recon_error_l{level}"].item(), DIGITS)
                                  for level in range(1, len(levels) + 1)},
+        "fidelity": _rounded(sample_fidelity(model, dataset.graphs[index], kept_node_ids(output["levels"])[-1].cpu()))
+        if levels else None,
     }
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return round(value, DIGITS) if isinstance(value, float) else value
 
 
 def explain_run(run_dir: str | os.PathLike, index: int, split: str = "test",
@@ -164,4 +157,12 @@ def format_explanation(explanation: dict[str, Any]) -> str:
         num_below = level["num_nodes"]
     errors = ", ".join(f"L{key[1:]} {value:.3f}" for key, value in e["reconstruction_error"].items())
     lines.append(f"WHAT reconstruction error (‖WHAT(WHY(h)) − h‖ / ‖h‖): {errors}")
+    fid = e["fidelity"]
+    lines.append(f"How far to trust the trace — fidelity (fid+ 1: the prediction changes without the set; fid− 0: "
+                 f"the set alone keeps it; p: class {prediction['class']}'s probability):")
+    for name, result in ((f"the {fid['nodes']} L3-kept nodes", fid["l3_kept"]),
+                         (f"{fid['nodes']} random nodes (mean of {fid['draws']} sets)", fid["random"])):
+        lines.append(f"    {name}: fid+ {result['fidelity_plus']:.2f}, fid− {result['fidelity_minus']:.2f}; "
+                     f"p {result['probability']:.3f} -> {result['probability_without']:.3f} without them, "
+                     f"{result['probability_only']:.3f} with them alone")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch_geometric.data import Data
 
-from nsm.analysis.explain import kept_node_ids, run_graphs
+from nsm.analysis.trace import kept_node_ids, run_graphs
 from nsm.data.base import TripleDataset
 from nsm.errors import NSMError
 
