@@ -209,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Run a run's best checkpoint (else {LATEST}) on one sample and print its input triples by "
                     "level, the prediction and the oracle's label and reason, the WHY trace (nodes kept at L2 "
                     "and L3 with their scores, abstract edges with their relations and semiring confidences) "
-                    "and the WHAT reconstruction error per level.")
+                    "and the WHAT reconstruction error per level; then how far to trust the trace: the "
+                    "fidelity of the L3-kept nodes (fid+: the prediction changes without them; fid-: they alone "
+                    "do not keep it) beside random sets of as many nodes.")
     explain.add_argument("--run-dir", required=True, help="a run directory (one domain of a validate directory)")
     explain.add_argument("--split", choices=("train", "val", "test"), default="test")
     explain.add_argument("--index", type=int, required=True, help="the sample's position in the split")
