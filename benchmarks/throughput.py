@@ -48,7 +48,8 @@ from torch_geometric.loader import DataLoader
 import nsm.models.flat_rgcn
 import nsm.models.hierarchical
 import nsm.models.rgcn
-from nsm.config import DOMAINS, MODELS, make_run_config, parse_setting_value
+from nsm.cli import assignment
+from nsm.config import DOMAINS, MODELS, assignment_layers, make_run_config
 from nsm.data import load_dataset
 from nsm.assemble import resolve_device
 from nsm.job import flush_denormals, make_trainer
@@ -159,16 +160,11 @@ def step_shares(trainer, loader, task_type: str, steps: int) -> dict[str, float]
     return {part: round(share, 3) for part, share in shares.items()}
 
 
-def assignment(text: str) -> tuple[str, Any]:
-    key, _, value = text.partition("=")
-    return key.strip(), parse_setting_value(value.strip())
-
-
 def measure(domain: str, model_name: str, batch_size: int, dataset, device: torch.device, epochs: int,
             run_dir: str, weights: str | None = None, profile_steps: int = 0,
-            settings: dict[str, Any] | None = None) -> dict:
+            settings: list[tuple[str, dict[str, Any]]] = ()) -> dict:
     torch.manual_seed(0)
-    config = make_run_config(domain, "dev", [("--set", settings or {})], model=model_name, batch_size=batch_size,
+    config = make_run_config(domain, "dev", settings, model=model_name, batch_size=batch_size,
                              run_dir=run_dir, checkpoint_every=10**6)
     model = build_model(model_name, **config["model_args"]).to(device)
     trainer = make_trainer(config, model, device)
@@ -219,7 +215,7 @@ def main() -> None:
                         help="do not flush subnormal floats to zero (a training job flushes them)")
     parser.add_argument("--profile-steps", type=int, default=0, metavar="N",
                         help="also profile N training steps per batch size: each part's share of a step")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+    parser.add_argument("--set", type=assignment, action="append", default=[], metavar="KEY=VALUE", dest="settings",
                         help="a run setting, as for nsm train (model_args.hidden=32, model_args.concrete_convs=1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -238,8 +234,9 @@ def run(args) -> None:
                           "torch": torch.__version__, "threads": torch.get_num_threads(),
                           "flush_denormal": not args.keep_denormals},
               "weights": args.weights or "fresh",
-              "model": args.model, "settings": args.settings, "results": {}}
-    settings = dict(assignment(text) for text in args.settings)
+              "model": args.model, "settings": [f"{key}={text}" for key, text in args.settings],
+              "results": {}}
+    settings = assignment_layers(args.settings)
     for domain in args.domains.split(","):
         dataset = load_dataset(domain, args.data_root, "train", seed=0,
                                node_feature_dim=DOMAINS[domain].node_features,

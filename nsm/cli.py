@@ -24,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from nsm.config import (
     DEFAULT_PROFILE, DOMAINS, INTEGER_SETTINGS, KGE_MODELS, MAX_EPOCHS, MODELS, PROFILES, RANKING_NEGATIVES, RANKINGS,
-    check_integer, check_number, make_run_config, parse_domains, parse_setting_value, read_settings_file, run_model,
+    assignment_layers, check_integer, check_number, make_run_config, parse_domains, read_settings_file, run_model,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
 from nsm.data.domains import domain_questions, trainable
@@ -63,7 +63,7 @@ def _run_number(key: str):
     return parse
 
 
-def _assignment(text: str) -> tuple[str, str]:
+def assignment(text: str) -> tuple[str, str]:
     """A ``--set`` item: ``key=value`` -> ``(key, value)``; the value is parsed and checked later."""
     key, equals, value = text.partition("=")
     if not equals or not key.strip():
@@ -107,7 +107,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="weight of the cycle (reconstruction) loss, cycle_loss_weight")
     tuning.add_argument("--num-levels", type=_run_integer("model_args.num_levels"), metavar="L",
                         help="levels of the hierarchy, 2 or 3 (model_args.num_levels)")
-    tuning.add_argument("--set", type=_assignment, action="append", default=[], metavar="KEY=VALUE", dest="settings",
+    tuning.add_argument("--set", type=assignment, action="append", default=[], metavar="KEY=VALUE", dest="settings",
                         help="any other run setting, dotted for nested ones: --set model_args.num_bases=4 "
                              "--set temperature.final_temp=0.5 (a TOML value: 4, 1e-3, true, cpu or \"text\"); "
                              "repeatable, later ones win")
@@ -319,9 +319,7 @@ def _settings(args) -> list[tuple[str, dict]]:
     layers = []
     if args.config:
         layers.append((args.config, read_settings_file(args.config)))
-    for key, text in args.settings:
-        layers.append((f"--set {key}={text}", {key: parse_setting_value(text)}))
-    return layers
+    return layers + assignment_layers(args.settings)
 
 
 def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]]) -> dict:

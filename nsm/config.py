@@ -308,6 +308,12 @@ def parse_setting_value(text: str) -> Any:
         return text
 
 
+def assignment_layers(assignments: Iterable[tuple[str, str]]) -> list[tuple[str, dict[str, Any]]]:
+    """``--set`` items ``[(key, text), ...]`` as :func:`make_run_config`'s settings layers, one per
+    item and named by it, each value parsed by :func:`parse_setting_value`."""
+    return [(f"--set {key}={text}", {key: parse_setting_value(text)}) for key, text in assignments]
+
+
 def flatten_settings(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"model_args": {"num_bases": 4}, "lr": 1e-3}`` -> ``{"model_args.num_bases": 4, "lr": 1e-3}``."""
     flat: dict[str, Any] = {}

@@ -57,7 +57,8 @@ def explain_sample(model: nn.Module, dataset: TripleDataset, index: int) -> dict
              for name, node_type in sample.node_types.items()]
     relations = schema.relation_vocab
     levels = []
-    for number, (level, ids) in enumerate(zip(output["levels"], kept_node_ids(output["levels"])), start=2):
+    kept_ids = kept_node_ids(output["levels"])
+    for number, (level, ids) in enumerate(zip(output["levels"], kept_ids), start=2):
         names = [nodes[i]["name"] for i in ids.tolist()]
         kept = [dict(nodes[i], score=round(s, DIGITS)) for i, s in zip(ids.tolist(), level["score"].tolist())]
         src, dst = level["edge_index"].tolist()
@@ -81,8 +82,7 @@ def explain_sample(model: nn.Module, dataset: TripleDataset, index: int) -> dict
         "levels": levels,
         "reconstruction_error": {f"l{level}": round(output[f"recon_error_l{level}"].item(), DIGITS)
                                  for level in range(1, len(levels) + 1)},
-        "fidelity": _rounded(sample_fidelity(model, dataset.graphs[index], kept_node_ids(output["levels"])[-1].cpu()))
-        if levels else None,
+        "fidelity": _rounded(sample_fidelity(model, dataset.graphs[index], kept_ids[-1].cpu())) if levels else None,
     }
 
 

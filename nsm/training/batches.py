@@ -29,20 +29,7 @@ def unpack_batch(batch: Any, device: torch.device | str) -> tuple[dict[str, torc
     (or ``None``), ``batch [N]`` and, when the batch has them, ``head_index``, ``tail_index``,
     ``query_relation`` (each ``[B]``); ``labels`` is ``[B]``.
     """
-    if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], Data):
-        graphs, labels = batch
-        fields = graphs.to_dict()
-    elif isinstance(batch, Data):
-        fields = batch.to_dict()
-        labels = fields.get("y")
-    elif isinstance(batch, Mapping):
-        fields = batch
-        labels = fields.get("y")
-    else:
-        raise TypeError(
-            f"cannot read a batch of type {type(batch).__name__}; expected a PyG Batch, "
-            "a (Batch, labels) pair or a dict with x, edge_index, edge_type, edge_attr, batch, y"
-        )
+    fields, labels = batch_fields(batch)
     missing = [key for key in ("x", "edge_index", "edge_type") if fields.get(key) is None]
     if labels is None:
         missing.append("y (labels)")
@@ -56,11 +43,26 @@ def unpack_batch(batch: Any, device: torch.device | str) -> tuple[dict[str, torc
     return model_kwargs, _to(torch.as_tensor(labels), device).view(-1)
 
 
+def batch_fields(batch: Any) -> tuple[Mapping[str, Any], Any]:
+    """``(fields, labels)`` of a batch of any of the three shapes (the module docstring); the
+    labels as given (``None`` if there are none)."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], Data):
+        graphs, labels = batch
+        return graphs.to_dict(), labels
+    if isinstance(batch, Data):
+        fields = batch.to_dict()
+        return fields, fields.get("y")
+    if isinstance(batch, Mapping):
+        return batch, batch.get("y")
+    raise TypeError(
+        f"cannot read a batch of type {type(batch).__name__}; expected a PyG Batch, "
+        "a (Batch, labels) pair or a dict with x, edge_index, edge_type, edge_attr, batch, y"
+    )
+
+
 def batch_node_types(batch: Any, device: torch.device | str) -> torch.Tensor | None:
     """The batch's ``node_type`` ``[N]`` on ``device``, or ``None`` when it has none (the seed's dict form may not)."""
-    graphs = batch[0] if isinstance(batch, (tuple, list)) else batch
-    node_type = graphs.get("node_type") if isinstance(graphs, Mapping) else getattr(graphs, "node_type", None)
-    return _to(node_type, device)
+    return _to(batch_fields(batch)[0].get("node_type"), device)
 
 
 def _to(tensor: torch.Tensor | None, device: torch.device | str) -> torch.Tensor | None:
