@@ -27,7 +27,8 @@ from nsm.config import (
     assignment_layers, check_integer, check_number, make_run_config, parse_domains, read_settings_file, run_model,
 )
 from nsm.cloud.cli import add_cloud_parser, run_cloud
-from nsm.data.domains import domain_questions, trainable
+from nsm.data.domain import OOD_SPLIT, SPLITS
+from nsm.data.domains import domain_questions, get_domain, trainable
 from nsm.errors import NSMError
 from nsm.rundir import BEST, CONFIG, LATEST, REPORT, RESULTS, SUMMARY, TENSORBOARD, format_summary
 
@@ -90,6 +91,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "embedding (complex, rotate: transductive, trained on train.txt's triples)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     parser.add_argument("--data-root", help="where generated datasets are cached (default data_cache)")
+    parser.add_argument("--ood", action="store_true",
+                        help="also evaluate the best checkpoint on the domain's out-of-distribution split, scaled "
+                             "past training (planning: 6-8 blocks, 9-12 moves; causal: mechanism chains of 3; kg: "
+                             "worlds and subgraphs twice as large): results.json's ood_metrics, the summary's "
+                             "ood acc column")
     parser.add_argument("--wandb", action="store_true",
                         help="also log each epoch to Weights & Biases (pip install 'nsm[wandb]'): project "
                              "$WANDB_PROJECT or nsm, a run named after its run directory; WANDB_MODE=offline logs "
@@ -116,6 +122,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "tables")
 
 
+SPLIT_CHOICES = (*SPLITS, OOD_SPLIT)
+SPLIT_HELP = (f"{', '.join(SPLITS)}, or {OOD_SPLIT}: a generated domain's out-of-distribution test split, "
+              "samples scaled past what training saw (see --ood)")
+
 DATA_HELP = ("triples only: your labelled triple graphs, a .jsonl file or a directory of them, one sample a line: "
              '{"triples": [[subject, predicate, object, confidence, level], ...], "label": 0, "id": ..., '
              '"node_types": {...}, "node_features": {...}, "split": "train"} (id, node_types, node_features and '
@@ -140,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "labelled triple graphs in JSON Lines (DIR/<domain>.jsonl), the format "
                                            "of `--domain triples --data PATH`.")
     data.add_argument("--domain", required=True, choices=trainable(), help=domain_questions())
-    data.add_argument("--split", choices=("train", "val", "test"), default="train")
+    data.add_argument("--split", choices=SPLIT_CHOICES, default="train", help=SPLIT_HELP)
     data.add_argument("--stats", action="store_true", help="class balance, graph sizes, relations, levels")
     data.add_argument("--show", type=int, metavar="N", help="print sample N as triples with label and reason")
     data.add_argument("--kg-dir", help="kg only: a directory with train.txt/valid.txt/test.txt (TSV)")
@@ -194,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "split's file holds the queries; its entities may all be new (GraIL's inductive setting: "
                     "train on X, evaluate on X_ind), its relations must be among the run's.")
     evaluate.add_argument("--run-dir", required=True)
-    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+    evaluate.add_argument("--split", choices=SPLIT_CHOICES, default="test", help=SPLIT_HELP)
     evaluate.add_argument("--kg-dir", help="KG runs: evaluate on this graph (default: the run's own --kg-dir)")
     evaluate.add_argument("--ranking", choices=RANKINGS,
                           help="KG runs: sampled (default), full (every entity; slow on large graphs) or none")
@@ -213,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "fidelity of the L3-kept nodes (fid+: the prediction changes without them; fid-: they alone "
                     "do not keep it) beside random sets of as many nodes.")
     explain.add_argument("--run-dir", required=True, help="a run directory (one domain of a validate directory)")
-    explain.add_argument("--split", choices=("train", "val", "test"), default="test")
+    explain.add_argument("--split", choices=SPLIT_CHOICES, default="test", help=SPLIT_HELP)
     explain.add_argument("--index", type=int, required=True, help="the sample's position in the split")
     explain.add_argument("--format", choices=("text", "json"), default="text", help="json: the same as data")
     explain.add_argument("--top", type=_integer("K", 1), metavar="K",
@@ -290,7 +300,7 @@ def export_tsv(args) -> int:
 
     if args.domain != "kg" or args.kg_dir:
         raise NSMError("--export-tsv writes the synthetic KG: use it with --domain kg and without --kg-dir")
-    size = PROFILES[args.profile].data["kg"]
+    size = get_domain("kg").profile_data[args.profile]
     for path in export_synthetic_kg(args.export_tsv, size["num_entities"], size["num_triples"], args.seed):
         lines = {name: sum(1 for _ in open(path / name, encoding="utf-8")) for name in ("train.txt", "valid.txt",
                                                                                            "test.txt")}
@@ -331,7 +341,7 @@ def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]
         data_root=args.data_root, run_dir=run_dir, resume=False if args.no_resume else None,
         kg_dir=getattr(args, "kg_dir", None), checkpoint_every=getattr(args, "checkpoint_every", None),
         tensorboard=getattr(args, "tensorboard", False) or None,
-        wandb=args.wandb or None,
+        wandb=args.wandb or None, ood=args.ood or None,
         lr=args.lr, batch_size=args.batch_size, cycle_loss_weight=args.cycle_weight,
         data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None),
               "data_path": _data_path(args.data) if getattr(args, "data", None) else None},

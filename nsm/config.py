@@ -28,6 +28,8 @@ GRAPH_MODELS = ("nsm", "flat-rgcn", "bag-mlp")
 # standard transductive baseline of link prediction, ranked by the same evaluator as the NSM.
 KGE_MODELS = ("complex", "rotate")
 MODELS = (*GRAPH_MODELS, *KGE_MODELS)
+# The levels the NSM's graph head reads (model_args.readout): every one, summed, or the most abstract alone.
+READOUTS = ("all", "top")
 # Link-prediction ranking (nsm.evaluation.ranking): GraIL's sampled protocol ranks each query among
 # 49 corruptions per side; "full" among every entity; "none" skips ranking.
 RANKINGS = ("sampled", "full", "none")
@@ -229,6 +231,7 @@ def make_run_config(domain: str, profile: str = DEFAULT_PROFILE,
         "num_threads": 0,  # torch threads of the training process; 0 leaves torch's default
         "tensorboard": False,
         "wandb": False,  # also log to Weights & Biases (nsm[wandb]; WANDB_MODE=offline honoured)
+        "ood": False,  # also evaluate on the domain's out-of-distribution split (nsm.data.base.OOD_SPLIT)
         "select_best_by": declared.select_best_by,
         **{k: copy.deepcopy(v) for k, v in asdict(chosen).items()
            if k not in ("description", "temperature_range", "temperature_warmup")},
@@ -457,6 +460,9 @@ def validate_run_config(config: dict[str, Any]) -> None:
                        f"--domain kg --kg-dir DIR")
     if config["kg_dir"] is not None and config["domain"] != "kg":
         raise NSMError(f"kg_dir only applies to the kg domain, not {config['domain']}")
+    if config["ood"] and (config["domain"] == "triples" or config["kg_dir"] is not None or config["model"] in KGE_MODELS):
+        raise NSMError("--ood evaluates on a generated domain's out-of-distribution split (planning, causal, or kg "
+                       "without --kg-dir); your own data has none")
     if config["domain"] == "triples" and not config["data"].get("data_path"):
         raise NSMError("--domain triples trains on your own labelled triple graphs: give --data PATH (a .jsonl "
                        "file or a directory of them; see README, \"Bring your own data\")")
@@ -469,6 +475,9 @@ def check_fields(config: dict[str, Any]) -> None:
         raise NSMError(f"unknown model {config['model']!r}; choose one of {', '.join(MODELS)}")
     if config["device"] not in ("auto", "cpu", "cuda"):
         raise NSMError(f"unknown device {config['device']!r}; choose auto, cpu or cuda")
+    readout = config["model_args"].get("readout")
+    if readout is not None and readout not in READOUTS:
+        raise NSMError(f"model_args.readout must be one of {', '.join(READOUTS)}, got {json_literal(readout)}")
     for key, (least, most) in INTEGER_SETTINGS.items():
         present, value = _setting(config, key)
         if present:

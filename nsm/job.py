@@ -4,7 +4,7 @@ The CLI calls it in-process (``nsm train``) or in worker processes (``nsm valida
 calls it inside a GPU container. It reads a run configuration from :mod:`nsm.config`, trains with
 :class:`~nsm.training.trainer.NSMTrainer` (resuming from ``run_dir/latest.pt`` when asked), evaluates
 the best checkpoint on the held-out test split (:mod:`nsm.evaluation`; a ``--kg-dir`` run also ranks
-its test queries) and writes, in ``run_dir`` (see :mod:`nsm.rundir`)::
+its test queries; with ``ood`` set, also on the out-of-distribution split) and writes, in ``run_dir`` (see :mod:`nsm.rundir`)::
 
     config.json  latest.pt  best.pt  history.json  results.json
 
@@ -30,7 +30,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, S
 from nsm.assemble import build_datasets, build_loaders, build_model_for, resolve_device, seed_everything
 from nsm.atomic import sweep_temp_files
 from nsm.config import KGE_MODELS
-from nsm.data.base import split_sizes
+from nsm.data.base import OOD_SPLIT, split_sizes
 from nsm.data.domains.kg.tsv import read_kg_dir
 from nsm.data.domains.triples.dataset import data_vocabulary, feature_width, vocabulary_schema
 from nsm.errors import NSMError
@@ -177,10 +177,16 @@ def train_and_test(config: dict[str, Any], run_dir: Path, on_checkpoint: Checkpo
     test_metrics = evaluate_split(config, model, datasets["test"])
     if config.get("kg_dir"):
         test_metrics["link_prediction"] = test_link_prediction(config, model)
+    results = {"status": "success", "epochs_run": len(history["train"]), "best_val_loss": trainer.best_val_loss,
+               "dataset_sizes": {split: len(ds) for split, ds in datasets.items()}, "test_metrics": test_metrics,
+               "gpu": gpu_summary(history["train"], device)}  # gpu: None on the CPU
+    if config.get("ood"):  # a run saved before --ood has no such key
+        ood = build_datasets(config, (OOD_SPLIT,))[OOD_SPLIT]
+        results["dataset_sizes"][OOD_SPLIT] = len(ood)
+        results["ood_shift"] = ood.ood_shift
+        results["ood_metrics"] = evaluate_split(config, model, ood)
     write_history(run_dir, history)
-    return {"status": "success", "epochs_run": len(history["train"]), "best_val_loss": trainer.best_val_loss,
-            "dataset_sizes": {split: len(ds) for split, ds in datasets.items()}, "test_metrics": test_metrics,
-            "gpu": gpu_summary(history["train"], device)}  # gpu: None on the CPU
+    return results
 
 
 def sized_to_data(config: dict[str, Any]) -> dict[str, Any]:

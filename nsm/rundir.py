@@ -293,6 +293,9 @@ def check_results(results: Any, source: str) -> dict[str, Any]:
             isinstance(results.get("test_metrics"), dict)
             and all(_is_number(results["test_metrics"].get(key, 0)) for key in TABLE_METRICS)):
         problem = "a successful run needs test_metrics, an object of numbers"
+    elif not (isinstance(results.get("ood_metrics", {}), dict)
+              and _is_number(results.get("ood_metrics", {}).get("accuracy", 0))):
+        problem = "ood_metrics must be an object of numbers"
     else:
         if results.get("finished_run"):  # an earlier run's results, shown in the table as well
             check_results(results["finished_run"], f"{source}, finished_run")
@@ -310,13 +313,13 @@ def check_summary(summary: Any, source: str) -> dict[str, dict[str, Any]]:
 def format_summary(summary: dict) -> str:
     """The table a researcher reads first, of ``summary.json`` (or of one run's results, as
     ``{name: results}``): accuracy per class, collapse, reconstruction (overall, and on the dropped
-    nodes over the better predictor that learns nothing, ``L1/base``: :mod:`nsm.evaluation.reconstruction`), a KG run's
-    sampled-protocol MRR and Hits@10, time; then warnings for class collapse and for a GPU left
-    waiting for data."""
+    nodes over the better predictor that learns nothing, ``L1/base``: :mod:`nsm.evaluation.reconstruction`),
+    a KG run's sampled-protocol MRR and Hits@10, accuracy on the out-of-distribution split
+    (``--ood``), time; then warnings for class collapse and for a GPU left waiting for data."""
     width = max([10, *(len(name) + 2 for name in summary)])  # sweep points have longer names than domains
     header = f"{'job':<{width}}{'status':<9}{'acc':>7}{'acc c0':>8}{'acc c1':>8}" \
              f"{'collapse':>10}{'recon L1':>10}{'recon L2':>10}{'L1/base':>9}{'L2/base':>9}{'MRR':>7}{'H@10':>7}" \
-             f"{'time s':>9}"
+             f"{'ood acc':>9}{'time s':>9}"
     rows = [header, "-" * len(header)]
     for name, result in summary.items():
         if result.get("status") != "success":
@@ -329,8 +332,8 @@ def format_summary(summary: dict) -> str:
             continue
         m = result["test_metrics"]
 
-        def pct(key):
-            return f"{m[key]:.1%}" if key in m else "-"
+        def pct(key, metrics=m):
+            return f"{metrics[key]:.1%}" if key in metrics else "-"
 
         def num(key, metrics=m):
             return f"{metrics[key]:.3f}" if key in metrics else "-"
@@ -340,7 +343,8 @@ def format_summary(summary: dict) -> str:
                     f"{pct('accuracy_class_1'):>8}{('YES' if m.get('collapsed') else 'no'):>10}"
                     f"{num('recon_error_l1'):>10}{num('recon_error_l2'):>10}{num('recon_vs_baseline_l1'):>9}"
                     f"{num('recon_vs_baseline_l2'):>9}{num('mrr', ranking):>7}"
-                    f"{num('hits@10', ranking):>7}{result.get('training_time_s', 0):>9.1f}")
+                    f"{num('hits@10', ranking):>7}{pct('accuracy', result.get('ood_metrics') or {}):>9}"
+                    f"{result.get('training_time_s', 0):>9.1f}")
     succeeded = {name: result for name, result in summary.items() if result.get("status") == "success"}
     collapsed = [name for name, result in succeeded.items() if result["test_metrics"].get("collapsed")]
     if collapsed:

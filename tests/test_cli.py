@@ -37,6 +37,17 @@ def test_data_show_prints_triples_label_and_reason(capsys, data_root):
     assert "L1 (" in out and "label:" in out and "reason:" in out
 
 
+def test_data_export_tsv_writes_the_profiles_world_and_its_inductive_twin(tmp_path, capsys):
+    assert main(["data", "--domain", "kg", "--profile", "quick", "--export-tsv", str(tmp_path / "kg")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for path, line in zip((tmp_path / "kg", tmp_path / "kg_ind"), printed):
+        assert line.startswith(f"{path}: train.txt ")
+        for name in ("train.txt", "valid.txt", "test.txt"):
+            triples = (path / name).read_text().splitlines()
+            assert triples and all(len(t.split("\t")) == 3 for t in triples)
+            assert f"{name} {len(triples)} triples" in line
+
+
 def test_bad_input_is_one_line_not_a_traceback(capsys, data_root):
     assert main(["data", "--domain", "causal", "--profile", "quick", "--show", "100000",
                  "--data-root", data_root]) == 2

@@ -349,6 +349,25 @@ def test_pooling_scores_learn_from_the_task(concrete_convs):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.pool.score.parameters())
 
 
+def test_top_readout_reads_the_most_abstract_level_alone():
+    batch = random_batch()
+    read = {}
+    for readout in ("all", "top"):
+        model = nsm(readout=readout)
+        model.head.register_forward_hook(lambda module, args, output, readout=readout: read.update({readout: args[0]}))
+        out = run(model, batch)
+        kept_l3 = out["levels"][-1]["perm"].numel()
+        assert [h.size(0) for h, _ in read[readout]] == ([batch.num_nodes, out["levels"][0]["perm"].numel(), kept_l3]
+                                                         if readout == "all" else [kept_l3])
+    # With the top readout the concrete convolutions reach the logits only through the kept nodes,
+    # yet they still learn from the task.
+    model = nsm(readout="top")
+    run(model, batch)["logits"].sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.concrete_convs.parameters())
+    with pytest.raises(NSMError, match="readout"):
+        nsm(readout="bottom")
+
+
 def test_the_default_what_is_two_convolutions_of_the_model_width():
     what = nsm(hidden=24).hierarchy[0].unpool
     assert [name for name, _ in what.named_children()] == ["spread", "reach", "predict"] and not len(what.reach)

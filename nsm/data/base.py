@@ -1,7 +1,8 @@
 """The dataset every domain shares: deterministic generation, disjoint balanced splits, a cache.
 
 A domain subclass supplies ``schema`` and ``generate()``, which returns the samples of all three
-splits for the dataset's parameters. This class checks what every domain promises — each split
+splits for the dataset's parameters; a generated domain also ``generate_ood()``, the samples of
+its out-of-distribution split (``split="ood"``), and ``ood_shift``, what that split changes. This class checks what every domain promises — each split
 balanced 50/50, no sample in two splits — caches the samples under ``root``, one file per
 split named by a hash of the parameters, and serves ``dataset[i] -> (Data, label)`` with
 ``label`` a one-element long tensor.
@@ -32,11 +33,12 @@ from torch.utils.data import Dataset
 from nsm.atomic import UnwritableDirectory, atomic_write, sweep_temp_files
 from nsm.checks import MAX_SEED, check_integer, require_positive
 from nsm.data.bulk import collector_paused
+from nsm.data.domain import OOD_SPLIT, SPLITS
 from nsm.data.graph import GraphColumns, Sample, columns_to_data, sample_columns
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
 
-SPLITS = ("train", "val", "test")
+
 # Bumped whenever generation changes, so that old caches are rebuilt rather than reused.
 CACHE_FORMAT = 3  # 2: one file per split; 3: a header line with a checksum of the samples
 
@@ -68,11 +70,16 @@ class TripleDataset(Dataset):
     generator_version: int = 1
     # Whether the samples are cached too, or made again when asked for (a domain reading your files).
     caches_samples: bool = True
+    # What the out-of-distribution split scales up, in words; None where there is none (your files).
+    ood_shift: str | None = None
 
     def __init__(self, root: str | os.PathLike, split: str, seed: int = 0, node_feature_dim: int = 64,
                  **params: Any):
-        if split not in SPLITS:
-            raise NSMError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        if split == OOD_SPLIT and self.ood_shift is None:
+            raise NSMError(f"the {self.schema.name} data has no out-of-distribution split (only the generated "
+                           f"domains do): choose one of {', '.join(SPLITS)}")
+        if split not in (*SPLITS, OOD_SPLIT):
+            raise NSMError(f"unknown split {split!r}; choose one of {', '.join((*SPLITS, OOD_SPLIT))}")
         require_positive(node_feature_dim=node_feature_dim)
         check_integer("seed", seed, 0, MAX_SEED)  # every domain alike (numpy's seed range)
         if node_feature_dim < self.schema.min_feature_dim:
@@ -98,10 +105,22 @@ class TripleDataset(Dataset):
         """All samples of all splits, deterministic for ``self.params``."""
         raise NotImplementedError
 
+    def generate_ood(self) -> list[Sample]:
+        """The out-of-distribution split's samples (as many as :meth:`ood_size`), deterministic for
+        ``self.params``; only where ``ood_shift`` is set."""
+        raise NotImplementedError
+
+    def ood_size(self) -> int:
+        """How many samples the out-of-distribution split holds: as many as the test split."""
+        return split_sizes(self.params["num_samples"])["test"]
+
     def cache_identity(self) -> dict[str, Any]:
         """What the cached samples depend on; a domain reading files adds their fingerprint."""
-        return {"domain": self.schema.name, "format": CACHE_FORMAT, "generator": self.generator_version,
-                "params": self.params}
+        identity = {"domain": self.schema.name, "format": CACHE_FORMAT, "generator": self.generator_version,
+                    "params": self.params}
+        if self.split == OOD_SPLIT:  # a changed shift is a new file
+            identity["ood"] = self.ood_shift
+        return identity
 
     # --- the Dataset API ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -159,7 +178,8 @@ class TripleDataset(Dataset):
 
     def _load_or_generate(self) -> list[Sample]:
         """This split's samples: from its own cache file (the other splits are not read) or generated;
-        generating also caches the other splits' graphs where they are not cached yet."""
+        generating also caches the other splits' graphs where they are not cached yet (the
+        out-of-distribution split is generated alone)."""
         identity = self._identity()
         path = self._cache_path(identity, self.split)
         if self.caches_samples and path.exists():
@@ -175,7 +195,7 @@ class TripleDataset(Dataset):
                     return [Sample.from_record(r) for r in json.loads(samples_text)]
             except (OSError, ValueError, KeyError, EOFError) as exc:
                 warnings.warn(f"cache {path} is unreadable ({exc}); regenerating")
-        splits = self.generate()
+        splits = {OOD_SPLIT: self.generate_ood()} if self.split == OOD_SPLIT else self.generate()
         self._check_splits(splits)
         if path.parent.is_dir():
             sweep_temp_files(path.parent)  # the partial writes of a generation that was killed
@@ -234,7 +254,7 @@ class TripleDataset(Dataset):
         return columns
 
     def _check_splits(self, splits: dict[str, list[Sample]]) -> None:
-        if set(splits) != set(SPLITS):
+        if set(splits) not in (set(SPLITS), {OOD_SPLIT}):
             raise RuntimeError(f"{self.schema.name} generator returned splits {sorted(splits)}")
         owner: dict[tuple, str] = {}
         for split, samples in splits.items():

@@ -19,6 +19,12 @@ from nsm.data.triples import DomainSchema
 if TYPE_CHECKING:
     from nsm.data.base import TripleDataset
 
+SPLITS = ("train", "val", "test")
+# A generated domain's out-of-distribution test split: samples scaled past what training saw (more
+# blocks, deeper mechanism chains, larger worlds; each dataset's ``ood_shift`` says what), as many
+# as the test split holds. Generated apart from the three splits, on its own random stream.
+OOD_SPLIT = "ood"
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -52,6 +58,7 @@ class Domain:
     num_levels: int = 3
     concrete_convs: int = 3  # relational convolutions over the concrete level before the first pooling
     dropout: float = 0.0
+    readout: str = "all"  # the levels the graph head reads (nsm.config.READOUTS)
 
     @property
     def dataset_class(self) -> type[TripleDataset]:
@@ -67,4 +74,4 @@ class Domain:
         return {"task_type": self.task_type, "num_relations": self.num_relations, "num_bases": self.num_bases,
                 "pool_ratio": self.pool_ratio, "num_classes": self.num_classes, "node_features": self.node_features,
                 "hidden": self.hidden, "num_levels": self.num_levels, "concrete_convs": self.concrete_convs,
-                "dropout": self.dropout}
+                "dropout": self.dropout, "readout": self.readout}

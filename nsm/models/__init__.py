@@ -34,7 +34,8 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     if name == "nsm":
         return NSMModel(**kwargs)
     if name == "flat-rgcn":
-        flat_args = {k: v for k, v in kwargs.items() if k not in ("pool_ratio", "num_levels", "temperature", "concrete_convs")}
+        flat_args = {k: v for k, v in kwargs.items() if k not in ("pool_ratio", "num_levels", "temperature", "concrete_convs",
+                                                                  "readout")}
         return FlatRGCN(**flat_args, num_layers=kwargs.get("num_levels", 3))
     if name == "bag-mlp":
         return BagOfTypesMLP(**{k: v for k, v in kwargs.items() if k in ("node_features", "num_relations", "num_classes")})

@@ -24,8 +24,10 @@ reconstruction error, and the cycle loss weighs them ``0.7·L1 + 0.3·L2`` (3 le
 (2 levels). The target :math:`h_l` is held fixed (detached) in that loss: it asks the abstraction
 to explain the concrete level, not the concrete features to become easy to explain — left free,
 they collapse towards one shared vector that reconstructs perfectly and carries nothing. The
-graph is read out from every level, the readouts summed (:class:`~nsm.models.readout.GraphHead`);
-for link prediction also from the L1 embeddings of the query's ends.
+graph is read out from every level, the readouts summed (:class:`~nsm.models.readout.GraphHead`),
+or with ``readout="top"`` from the most abstract level alone, so that the prediction rests on the
+nodes WHY kept (and what they absorbed); for link prediction also from the L1 embeddings of the
+query's ends.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from nsm.config import READOUTS
 from nsm.errors import NSMError
 from nsm.models.coupling import CouplingStack
 from nsm.models.inputs import check_graph_inputs, check_model_settings
@@ -89,13 +92,14 @@ class NSMModel(nn.Module):
     level the ``target`` ``[N_l, C]`` (the features of the level it abstracts) and WHAT's
     ``predicted`` ``[N_l, C]``. ``temperature`` is the τ of the
     soft ⊕ that merges parallel paths into abstract edges. ``hidden`` is the width of every level
-    (the first convolution maps ``node_features`` to it); the domains use the default.
+    (the first convolution maps ``node_features`` to it); the domains use the default. ``readout``
+    is one of :data:`nsm.config.READOUTS` (see the module docstring).
     """
 
     def __init__(self, node_features: int, num_relations: int, num_classes: int = 2, num_bases: int = 8,
                  pool_ratio: float = 0.5, task_type: str = "classification", num_levels: int = 3,
                  hidden: int = 48, dropout: float = 0.0, temperature: float = 1.0,
-                 concrete_convs: int = 3):
+                 concrete_convs: int = 3, readout: str = "all"):
         super().__init__()
         check_model_settings(task_type, dropout, node_features=node_features, num_relations=num_relations,
                              num_classes=num_classes, num_bases=num_bases, hidden=hidden,
@@ -106,9 +110,12 @@ class NSMModel(nn.Module):
             raise NSMError(f"model pool_ratio must be a fraction in (0, 1), got {pool_ratio!r}")
         if num_levels not in CYCLE_WEIGHTS:
             raise NSMError(f"model num_levels must be one of {', '.join(map(str, CYCLE_WEIGHTS))}, got {num_levels!r}")
+        if readout not in READOUTS:
+            raise NSMError(f"model readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         self.node_features = node_features
         self.num_relations = num_relations
         self.num_levels = num_levels
+        self.readout = readout
         self.temperature = temperature
         self.concrete_convs = nn.ModuleList(
             ConfidenceRGCNConv(node_features if i == 0 else hidden, hidden, num_relations, num_bases)
@@ -164,6 +171,8 @@ class NSMModel(nn.Module):
             tiles = group_by_relation(edge_index, edge_type, edge_attr, abstract.size(0), self.num_relations)
             h = norm(abstract + self.dropout(torch.relu(conv(abstract, edge_index, edge_type, edge_attr, tiles))))
             readout_levels.append((h, batch))
+        if self.readout == "top":
+            readout_levels = readout_levels[-1:]
         out["logits"] = self.head(readout_levels, num_graphs, concrete_embedding, head_index, tail_index, query_relation)
         out["cycle_loss"] = cycle_loss
         return out

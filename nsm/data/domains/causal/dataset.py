@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 from nsm.checks import require_positive
-from nsm.data.base import TripleDataset, sample_count, split_sizes
-from nsm.data.domains.causal.generator import scenario_sample
+from nsm.data.base import OOD_SPLIT, TripleDataset, sample_count, split_sizes
+from nsm.data.domains.causal.generator import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, scenario_sample
 from nsm.data.domains.causal.pairing import generate_causal_scenarios
 from nsm.data.domains.causal.schema import CAUSAL_SCHEMA
 from nsm.data.graph import Sample
@@ -26,6 +26,7 @@ class CausalTripleDataset(TripleDataset):
 
     schema = CAUSAL_SCHEMA
     generator_version = 2
+    ood_shift = f"{OUT_OF_DISTRIBUTION} (training: {IN_DISTRIBUTION})"
 
     def __init__(self, root: str | os.PathLike, split: str = "train", num_samples: int | None = None,
                  num_treatments: int = 10, num_symptoms: int = 8, seed: int = 0, node_feature_dim: int = 64, *,
@@ -40,3 +41,9 @@ class CausalTripleDataset(TripleDataset):
                                               self.params["num_treatments"], self.params["num_symptoms"], self.seed)
         return {split: [scenario_sample(*labelled) for labelled in labelled_scenarios]
                 for split, labelled_scenarios in scenarios.items()}
+
+    def generate_ood(self) -> list[Sample]:
+        scenarios = generate_causal_scenarios({OOD_SPLIT: self.ood_size()}, self.params["num_treatments"],
+                                              self.params["num_symptoms"], f"causal/ood/{self.seed}",
+                                              OUT_OF_DISTRIBUTION)
+        return [scenario_sample(*labelled) for labelled in scenarios[OOD_SPLIT]]

@@ -19,7 +19,9 @@ The oracle enumerates all ``2^n`` assignments and applies the truncated factoris
 
 and labels the treatment beneficial (1) iff ATE < 0. Because S's equation is additive, the ATE is
 the sum over mechanism paths of the products of their strengths, each mechanism's effect on S
-scaled by ``E[Π (1 + (f_K − 1) k)]`` over its conditions: confounders do not enter it.
+scaled by ``E[Π (1 + (f_K − 1) k)]`` over its conditions: confounders do not enter it. The
+out-of-distribution split (:data:`OUT_OF_DISTRIBUTION`) asks the question of mechanism chains
+one mechanism deeper than any in training.
 
 The graph shows the *measured* part of the SCM and the observed rates ``P(S=1 | T=t)``. Those
 rates are confounded by the risk factors and by the unmeasured background U (which, with S's
@@ -279,17 +281,36 @@ def _sign(rng: random.Random) -> float:
     return rng.choice((-1.0, 1.0))
 
 
-def random_scenario(rng: random.Random, num_treatments: int,
-                    num_symptoms: int) -> tuple[CausalScenario, CausalAnswer]:
+@dataclass(frozen=True)
+class MechanismChains:
+    """The mechanism paths from T to S a scenario draws: how many (an inclusive range) and how
+    long each is (a draw from ``lengths``)."""
+
+    paths: tuple[int, int] = (1, 3)
+    lengths: tuple[int, ...] = (1, 1, 2)
+
+    def __str__(self) -> str:
+        return f"{self.paths[0]}-{self.paths[1]} mechanism paths of {'/'.join(map(str, sorted(set(self.lengths))))} mechanisms"
+
+
+IN_DISTRIBUTION = MechanismChains()
+# The out-of-distribution split (`--ood`): every path one mechanism deeper than any in training, and
+# at most two of them, so that a scenario has no more mechanisms (3 or 6) than training's (1-6).
+OUT_OF_DISTRIBUTION = MechanismChains(paths=(1, 2), lengths=(3,))
+
+
+def random_scenario(rng: random.Random, num_treatments: int, num_symptoms: int,
+                    chains: MechanismChains = IN_DISTRIBUTION) -> tuple[CausalScenario, CausalAnswer]:
     """A random SCM with the oracle's answer, resampled until |ATE| >= ``MIN_EFFECT``.
 
-    1–3 competing mechanism paths (each 1 or 2 mechanisms long) lead from T to S, 1–2 risk
-    factors and the background confound T and S, 0–2 conditions reverse or block a mechanism.
+    ``chains`` competing mechanism paths (by default 1–3, each 1 or 2 mechanisms long) lead from
+    T to S, 1–2 risk factors and the background confound T and S, 0–2 conditions reverse or block
+    a mechanism.
     """
     while True:
         treatment = f"treatment_{rng.randrange(num_treatments)}"
         symptom = f"symptom_{rng.randrange(num_symptoms)}"
-        path_lengths = [rng.choice((1, 1, 2)) for _ in range(rng.randint(1, 3))]
+        path_lengths = [rng.choice(chains.lengths) for _ in range(rng.randint(*chains.paths))]
         mechanism_names = iter(f"mechanism_{i}" for i in rng.sample(range(NUM_MECHANISM_NAMES), sum(path_lengths)))
         paths = [[next(mechanism_names) for _ in range(length)] for length in path_lengths]
         mechanisms = [m for path in paths for m in path]

@@ -15,8 +15,8 @@ import random
 from collections import Counter, defaultdict
 from typing import Iterator, NamedTuple
 
-from nsm.data.domains.causal.generator import (CausalAnswer, CausalScenario, RateCalibration, random_scenario,
-                                             scenario_sample)
+from nsm.data.domains.causal.generator import (IN_DISTRIBUTION, CausalAnswer, CausalScenario, MechanismChains,
+                                             RateCalibration, random_scenario, scenario_sample)
 from nsm.data.graph import Sample
 
 
@@ -63,14 +63,14 @@ def _matched(first: _Candidate, second: _Candidate, rng: random.Random) -> tuple
     return None
 
 
-def balanced_pairs(rng: random.Random, num_treatments: int,
-                   num_symptoms: int) -> Iterator[tuple[Labelled, Labelled]]:
-    """Endless ``(harmful, beneficial)`` pairs of fresh scenarios whose samples have the same bag
-    of types and the same observed rates; no sample's key is ever repeated."""
+def balanced_pairs(rng: random.Random, num_treatments: int, num_symptoms: int,
+                   chains: MechanismChains = IN_DISTRIBUTION) -> Iterator[tuple[Labelled, Labelled]]:
+    """Endless ``(harmful, beneficial)`` pairs of fresh scenarios (of ``chains``) whose samples have
+    the same bag of types and the same observed rates; no sample's key is ever repeated."""
     seen: set[tuple] = set()
     waiting: dict[tuple, tuple[list[_Candidate], list[_Candidate]]] = defaultdict(lambda: ([], []))
     while True:
-        candidate = _Candidate(Labelled(*random_scenario(rng, num_treatments, num_symptoms)))
+        candidate = _Candidate(Labelled(*random_scenario(rng, num_treatments, num_symptoms, chains)))
         sample = scenario_sample(*candidate.labelled)
         key = sample.key()
         if key in seen:
@@ -88,11 +88,11 @@ def balanced_pairs(rng: random.Random, num_treatments: int,
             by_label[sample.label].append(candidate)
 
 
-def generate_causal_scenarios(sizes: dict[str, int], num_treatments: int, num_symptoms: int,
-                              seed: int) -> dict[str, list[Labelled]]:
-    """The labelled scenarios of each split (``sizes``: split -> even count), shuffled."""
+def generate_causal_scenarios(sizes: dict[str, int], num_treatments: int, num_symptoms: int, seed: int | str,
+                              chains: MechanismChains = IN_DISTRIBUTION) -> dict[str, list[Labelled]]:
+    """The labelled scenarios of each split (``sizes``: split -> even count), of ``chains``, shuffled."""
     rng = random.Random(seed)
-    pairs = balanced_pairs(rng, num_treatments, num_symptoms)
+    pairs = balanced_pairs(rng, num_treatments, num_symptoms, chains)
     splits = {}
     for split, size in sizes.items():
         scenarios = [labelled for _ in range(size // 2) for labelled in next(pairs)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from nsm.checks import require_positive
 from nsm.data.base import TripleDataset
-from nsm.data.domains.kg.generator import synthetic_samples
+from nsm.data.domains.kg.generator import OOD_SCALE, ood_samples, synthetic_samples
 from nsm.data.domains.kg.schema import SYNTHETIC_SCHEMA
 from nsm.data.domains.kg.subgraph import MAX_SUBGRAPH_ENTITIES
 from nsm.data.domains.kg.tsv import KGFiles, file_samples, read_kg_dir
@@ -55,6 +55,12 @@ class KnowledgeGraphTripleDataset(TripleDataset):
                          num_triples=num_triples, num_samples=num_samples, hops=hops, max_entities=max_entities,
                          kg_dir=None if kg_dir is None else str(kg_dir))
 
+    @property
+    def ood_shift(self) -> str | None:
+        if self.files is not None:  # a real KG's test file is its own
+            return None
+        return f"worlds of {OOD_SCALE}x the entities and facts, subgraphs of up to {OOD_SCALE}x the entities"
+
     def cache_identity(self) -> dict[str, Any]:
         identity = super().cache_identity()
         if self.files is not None:
@@ -67,3 +73,7 @@ class KnowledgeGraphTripleDataset(TripleDataset):
             return file_samples(self.files, p["num_samples"], p["hops"], p["seed"], p["max_entities"])
         return synthetic_samples(p["num_samples"], p["num_entities"], p["num_triples"], p["hops"], p["seed"],
                                  p["max_entities"])
+
+    def generate_ood(self) -> list[Sample]:
+        p = self.params
+        return ood_samples(self.ood_size(), p["num_entities"], p["num_triples"], p["hops"], p["seed"], p["max_entities"])

@@ -2,6 +2,7 @@
 
 Each split draws worlds of its own (:mod:`nsm.data.domains.kg.world`); a world hides its queries
 and their twins, and :class:`WorldGraph` labels each sample by applying ``RULES`` to its facts.
+The out-of-distribution split (:func:`ood_samples`) draws larger worlds and larger subgraphs.
 """
 
 from __future__ import annotations
@@ -60,22 +61,40 @@ class WorldGraph(QueryGraph):
         return triples, nodes
 
 
+# The out-of-distribution split (`--ood`) scales the world's entities and facts, and the most entities
+# a subgraph keeps, by this: training's subgraphs are nearly always full (dev: 32 nodes and 131 edges
+# on average), the larger worlds' hold 56 nodes and 282 edges.
+OOD_SCALE = 2
+
+
 def synthetic_samples(num_samples: int, num_entities: int, num_triples: int, hops: int, seed: int,
                       max_entities: int = MAX_SUBGRAPH_ENTITIES) -> dict[str, list[Sample]]:
     """Samples of every split (sizes from ``split_sizes``), each split from worlds of its own."""
-    splits = {}
-    for split, size in split_sizes(num_samples).items():
-        samples: list[Sample] = []
-        world_index = 0
-        while len(samples) < size:
-            rng = random.Random(f"kg/{seed}/{split}/{world_index}")
-            world = generate_world(rng, num_entities, num_triples, prefix=f"{split}{world_index}")
-            queries = world_queries(world, (size - len(samples)) // 2, rng)
-            added = WorldGraph(world, queries, hops, rng, max_entities).samples(queries, rng, taken=set())
-            if not added:
-                raise NSMError(f"a world of num_entities={num_entities} has no inferable facts to query; "
-                               f"use num_entities >= {MIN_WORLD_ENTITIES}")
-            samples += added
-            world_index += 1
-        splits[split] = samples
-    return splits
+    return {split: split_samples(split, size, num_entities, num_triples, hops, seed, max_entities)
+            for split, size in split_sizes(num_samples).items()}
+
+
+def ood_samples(size: int, num_entities: int, num_triples: int, hops: int, seed: int,
+                max_entities: int = MAX_SUBGRAPH_ENTITIES) -> list[Sample]:
+    """``size`` samples from worlds ``OOD_SCALE`` times as large as training's, with subgraphs of up
+    to ``OOD_SCALE`` times as many entities; their worlds are the split's own, as every split's are."""
+    return split_samples("ood", size, OOD_SCALE * num_entities, OOD_SCALE * num_triples, hops, seed,
+                         OOD_SCALE * max_entities)
+
+
+def split_samples(split: str, size: int, num_entities: int, num_triples: int, hops: int, seed: int,
+                  max_entities: int) -> list[Sample]:
+    """``size`` samples of one split, from worlds of its own (their names and random streams are the split's)."""
+    samples: list[Sample] = []
+    world_index = 0
+    while len(samples) < size:
+        rng = random.Random(f"kg/{seed}/{split}/{world_index}")
+        world = generate_world(rng, num_entities, num_triples, prefix=f"{split}{world_index}")
+        queries = world_queries(world, (size - len(samples)) // 2, rng)
+        added = WorldGraph(world, queries, hops, rng, max_entities).samples(queries, rng, taken=set())
+        if not added:
+            raise NSMError(f"a world of num_entities={num_entities} has no inferable facts to query; "
+                           f"use num_entities >= {MIN_WORLD_ENTITIES}")
+        samples += added
+        world_index += 1
+    return samples

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from nsm.data.base import TripleDataset, sample_count
-from nsm.data.domains.planning.generator import generate_splits
+from nsm.data.domains.planning.generator import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, generate_ood, generate_splits
 from nsm.data.domains.planning.schema import PLANNING_SCHEMA
 from nsm.data.graph import Sample
 
@@ -24,6 +24,7 @@ class PlanningTripleDataset(TripleDataset):
 
     schema = PLANNING_SCHEMA
     generator_version = 2  # 2: steps carry their plan position
+    ood_shift = f"{OUT_OF_DISTRIBUTION} (training: {IN_DISTRIBUTION})"
 
     def __init__(self, root: str | os.PathLike, split: str = "train", num_samples: int | None = None, seed: int = 0,
                  node_feature_dim: int = 64, *, num_problems: int | None = None):
@@ -32,3 +33,6 @@ class PlanningTripleDataset(TripleDataset):
 
     def generate(self) -> dict[str, list[Sample]]:
         return generate_splits(self.params["num_samples"], self.seed)
+
+    def generate_ood(self) -> list[Sample]:
+        return generate_ood(self.ood_size(), self.seed)

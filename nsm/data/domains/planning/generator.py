@@ -1,7 +1,8 @@
 """Blocksworld plan validation: problems, the simulator oracle, minimal corruptions, triples.
 
 A problem is an initial arrangement of 3–5 blocks, a goal (a set of ``on`` facts, usually
-partial) and a candidate plan of 2–8 moves. The question: does the plan work?
+partial) and a candidate plan of 2–8 moves. The question: does the plan work? The
+out-of-distribution split (:func:`generate_ood`) asks it of 6–8 blocks and plans of 9–12 moves.
 
 Action model — one STRIPS action ``move(block, source, destination)``, where ``source`` and
 ``destination`` are blocks or the table:
@@ -67,6 +68,23 @@ CORRUPTION_KINDS = ("swap", "delete", "duplicate", "change")
 
 # A ground fact: ("on", block, support) or ("clear", block).
 Fact = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProblemSizes:
+    """The block counts and plan lengths a split draws from, each an inclusive range."""
+
+    blocks: tuple[int, int] = (MIN_BLOCKS, MAX_BLOCKS)
+    steps: tuple[int, int] = (MIN_STEPS, MAX_STEPS)
+
+    def __str__(self) -> str:
+        return f"{self.blocks[0]}-{self.blocks[1]} blocks, plans of {self.steps[0]}-{self.steps[1]} moves"
+
+
+IN_DISTRIBUTION = ProblemSizes()
+# The out-of-distribution split (`--ood`): more blocks and longer plans than any training problem.
+# Its steps' plan_position runs past 1 (i / MAX_STEPS), a value training never showed.
+OUT_OF_DISTRIBUTION = ProblemSizes(blocks=(6, 8), steps=(9, 12))
 
 
 def on(block: str, support: str) -> Fact:
@@ -254,25 +272,26 @@ def corrupt(problem: Problem, kind: str, rng: random.Random) -> Problem | None:
     return None
 
 
-def corruption_kinds(num_steps: int) -> tuple[str, ...]:
-    """The kinds to draw from (uniformly) to corrupt a valid plan of ``num_steps`` moves.
+def corruption_kinds(num_steps: int, steps: tuple[int, int] = (MIN_STEPS, MAX_STEPS)) -> tuple[str, ...]:
+    """The kinds to draw from (uniformly) to corrupt a valid plan of ``num_steps`` moves, plan
+    lengths ranging over ``steps``.
 
     Delete and duplicate shift the length by -1 and +1 with equal probability (1/4) wherever
-    the result stays within [MIN_STEPS, MAX_STEPS], and a length-preserving kind takes their
+    the result stays within ``steps``, and a length-preserving kind takes their
     place at the ends. The length transition is then symmetric, hence doubly stochastic, so
     corrupting valid plans of uniformly distributed length yields invalid plans of uniformly
     distributed length: the step count says nothing about the label.
     """
-    shorter = "delete" if num_steps > MIN_STEPS else "change"
-    longer = "duplicate" if num_steps < MAX_STEPS else "swap"
+    shorter = "delete" if num_steps > steps[0] else "change"
+    longer = "duplicate" if num_steps < steps[1] else "swap"
     return ("swap", "change", shorter, longer)
 
 
-def random_pair(rng: random.Random) -> tuple[Problem, Problem]:
-    """A valid problem and a minimal corruption of it that the oracle rejects."""
-    num_blocks = rng.randint(MIN_BLOCKS, MAX_BLOCKS)
-    num_steps = rng.randint(MIN_STEPS, MAX_STEPS)
-    kind = rng.choice(corruption_kinds(num_steps))
+def random_pair(rng: random.Random, sizes: ProblemSizes = IN_DISTRIBUTION) -> tuple[Problem, Problem]:
+    """A valid problem of ``sizes`` and a minimal corruption of it that the oracle rejects."""
+    num_blocks = rng.randint(*sizes.blocks)
+    num_steps = rng.randint(*sizes.steps)
+    kind = rng.choice(corruption_kinds(num_steps, sizes.steps))
     while True:
         valid = random_problem(rng, num_blocks, num_steps)
         invalid = corrupt(valid, kind, rng)
@@ -368,14 +387,23 @@ def generate_splits(num_samples: int, seed: int) -> dict[str, list[Sample]]:
     plans and half their corruptions (a pair never straddles splits), no problem twice."""
     rng = random.Random(seed)
     seen: set[Problem] = set()
-    splits: dict[str, list[Sample]] = {}
-    for split in SPLITS:
-        samples = []
-        while len(samples) < split_sizes(num_samples)[split]:
-            pair = random_pair(rng)
-            if seen.isdisjoint(pair):
-                seen.update(pair)
-                samples += map(problem_to_sample, pair)
-        rng.shuffle(samples)
-        splits[split] = samples
-    return splits
+    return {split: problem_samples(rng, split_sizes(num_samples)[split], IN_DISTRIBUTION, seen) for split in SPLITS}
+
+
+def generate_ood(num_samples: int, seed: int) -> list[Sample]:
+    """``num_samples`` (even) samples of :data:`OUT_OF_DISTRIBUTION`'s sizes, drawn as
+    :func:`generate_splits` draws each split; no training problem has as many blocks."""
+    return problem_samples(random.Random(f"planning/ood/{seed}"), num_samples, OUT_OF_DISTRIBUTION, set())
+
+
+def problem_samples(rng: random.Random, count: int, sizes: ProblemSizes, seen: set[Problem]) -> list[Sample]:
+    """``count`` samples, valid plans and their corruptions in pairs, shuffled; no problem in
+    ``seen`` (which gains the new ones)."""
+    samples = []
+    while len(samples) < count:
+        pair = random_pair(rng, sizes)
+        if seen.isdisjoint(pair):
+            seen.update(pair)
+            samples += map(problem_to_sample, pair)
+    rng.shuffle(samples)
+    return samples
