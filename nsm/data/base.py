@@ -2,9 +2,10 @@
 
 A domain subclass supplies ``schema`` and ``generate()``, which returns the samples of all three
 splits for the dataset's parameters; a generated domain also ``generate_ood()``, the samples of
-its out-of-distribution split (``split="ood"``), and ``ood_shift``, what that split changes. This class checks what every domain promises — each split
-balanced 50/50, no sample in two splits — caches the samples under ``root``, one file per
-split named by a hash of the parameters, and serves ``dataset[i] -> (Data, label)`` with
+its out-of-distribution split (``split="ood"``), and ``ood_shift``, what that split changes.
+This class checks what every domain promises — each split balanced 50/50, no sample in two
+splits — caches the samples under ``root``, one file per split named by a hash of the
+parameters, and serves ``dataset[i] -> (Data, label)`` with
 ``label`` a one-element long tensor.
 
 A cache file is gzip text: a JSON header line ``{"identity": ..., "checksum": ...}`` (the
@@ -37,7 +38,6 @@ from nsm.data.domain import OOD_SPLIT, SPLITS
 from nsm.data.graph import GraphColumns, Sample, columns_to_data, sample_columns
 from nsm.data.triples import DomainSchema
 from nsm.errors import NSMError
-
 
 # Bumped whenever generation changes, so that old caches are rebuilt rather than reused.
 CACHE_FORMAT = 3  # 2: one file per split; 3: a header line with a checksum of the samples
