@@ -24,19 +24,12 @@ import json
 import statistics
 from pathlib import Path
 
+from faithfulness import seed_range  # benchmarks/ is on sys.path when a script in it runs
 from nsm.cli import assignment
 from nsm.config import GRAPH_MODELS, assignment_layers, make_run_config, parse_domains
 from nsm.data.domains import DOMAINS
 from nsm.host import describe_host, format_host
 from nsm.runners.local import run_domains
-
-
-def seed_list(text: str) -> list[int]:
-    """``"0-2"`` -> [0, 1, 2]; ``"0,3"`` -> [0, 3]."""
-    if "-" in text:
-        first, last = (int(part) for part in text.split("-", 1))
-        return list(range(first, last + 1))
-    return [int(part) for part in text.split(",")]
 
 
 def job_name(domain: str, model: str, seed: int) -> str:
@@ -82,7 +75,7 @@ def format_table(rows: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="dev")
-    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="e.g. 0-2 (default) or 0,3")
+    parser.add_argument("--seeds", type=seed_range, default=[0, 1, 2], help="e.g. 0-2 (default) or 0,3")
     parser.add_argument("--domains", type=parse_domains, default=list(DOMAINS))
     parser.add_argument("--models", type=lambda text: text.split(","), default=list(GRAPH_MODELS),
                         help=f"comma-separated, of {','.join(GRAPH_MODELS)} (default all)")
