@@ -111,6 +111,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="share of nodes each pooling keeps, in (0, 1) (model_args.pool_ratio)")
     tuning.add_argument("--cycle-weight", type=_run_number("cycle_loss_weight"), metavar="W",
                         help="weight of the cycle (reconstruction) loss, cycle_loss_weight")
+    tuning.add_argument("--saliency-weight", type=_run_number("saliency_loss_weight"), metavar="W",
+                        help="weight of the saliency term, saliency_loss_weight (default 0: off): it trains "
+                             "WHY to keep the nodes the prediction rests on, so that the trace `nsm explain` "
+                             "shows is faithful; one more backward pass a step (1 measured in benchmarks/README.md)")
     tuning.add_argument("--num-levels", type=_run_integer("model_args.num_levels"), metavar="L",
                         help="levels of the hierarchy, 2 or 3 (model_args.num_levels)")
     tuning.add_argument("--set", type=assignment, action="append", default=[], metavar="KEY=VALUE", dest="settings",
@@ -343,6 +347,7 @@ def _run_config(args, domain: str, run_dir: str, settings: list[tuple[str, dict]
         tensorboard=getattr(args, "tensorboard", False) or None,
         wandb=args.wandb or None, ood=args.ood or None,
         lr=args.lr, batch_size=args.batch_size, cycle_loss_weight=args.cycle_weight,
+        saliency_loss_weight=args.saliency_weight,
         data={"hops": getattr(args, "hops", None), "max_entities": getattr(args, "max_entities", None),
               "data_path": _data_path(args.data) if getattr(args, "data", None) else None},
         model_args={hidden: args.hidden, "pool_ratio": args.pool_ratio, "num_levels": args.num_levels},

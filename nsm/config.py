@@ -56,6 +56,9 @@ class Profile:
     lr: float
     weight_decay: float = 1e-5
     cycle_loss_weight: float = 0.05
+    # The weight of the saliency term (nsm.models.saliency), which trains WHY to keep the nodes the
+    # prediction rests on; 0 leaves it out (and its extra backward pass).
+    saliency_loss_weight: float = 0.0
     # WHAT's unpooling networks learn from the cycle loss alone, chasing concrete features that move
     # as the rest of the model trains; at the common learning rate their error was often still
     # falling when the schedule ended. Planning, dev, training seeds 0/1/2, test recon L1 at 1x
@@ -419,6 +422,7 @@ INTEGER_SETTINGS: dict[str, tuple[int, int | None]] = {
 NUMBER_SETTINGS: dict[str, tuple[float, float, str]] = {
     "lr": (0, math.inf, "()"), "reconstruction_lr_scale": (0, math.inf, "()"),
     "weight_decay": (0, math.inf, "[)"), "cycle_loss_weight": (0, math.inf, "[)"),
+    "saliency_loss_weight": (0, math.inf, "[)"),
     "gradient_clip": (0, math.inf, "[)"),  # 0: no clipping
     # NSMModel keeps a fraction of the nodes, never all; dropout 1 would zero every feature.
     "model_args.pool_ratio": (0, 1, "()"), "model_args.dropout": (0, 1, "[)"),

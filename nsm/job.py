@@ -88,6 +88,7 @@ def make_trainer(config: dict[str, Any], model: torch.nn.Module, device: torch.d
         optimizer=optimizer,
         device=device,
         cycle_loss_weight=config["cycle_loss_weight"],
+        saliency_loss_weight=config["saliency_loss_weight"],
         gradient_clip=config["gradient_clip"],
         temp_scheduler=TemperatureScheduler(**config["temperature"]),
         checkpoint_dir=config["run_dir"],

@@ -30,8 +30,9 @@ def dry_run(capsys, *argv: str) -> dict:
 
 def test_flags_set_the_common_hyperparameters(capsys):
     config = dry_run(capsys, "--lr", "3e-4", "--batch-size", "8", "--hidden", "16", "--pool-ratio", "0.25",
-                     "--cycle-weight", "0", "--num-levels", "2")
+                     "--cycle-weight", "0", "--num-levels", "2", "--saliency-weight", "0.5")
     assert config["lr"] == 3e-4 and config["batch_size"] == 8 and config["cycle_loss_weight"] == 0
+    assert config["saliency_loss_weight"] == 0.5
     assert config["model_args"] | {"hidden": 16, "pool_ratio": 0.25, "num_levels": 2} == config["model_args"]
 
 

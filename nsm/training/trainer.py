@@ -4,16 +4,20 @@ Per step, for a batch of ``B`` graphs::
 
     out = model(x, edge_index, edge_type, edge_attr, batch[, head_index, tail_index, query_relation])
     loss = task_loss(out['logits'] [B, C], labels [B]) + cycle_loss_weight · out.get('cycle_loss', 0)
+           [+ saliency_loss_weight · saliency_pooling_loss(model, inputs, out)]
 
 with ``task_loss`` the cross-entropy for ``[B, C ≥ 2]`` logits and the binary cross-entropy for
-``[B, 1]`` logits (both means over the batch's graphs). Gradients are clipped to ``gradient_clip``
-(global L2 norm). Per epoch (:meth:`NSMTrainer.train`): the model's ``temperature`` is set from the
-temperature scheduler, the training split is run once (:meth:`NSMTrainer.train_epoch`), the
-validation split is evaluated, the LR and temperature schedulers each ``step()`` once, the
-validation ``select_best_by`` value updates the best epoch and early stopping's patience, and
-checkpoints are written (see :mod:`nsm.training.checkpoint`): ``best.pt`` when the epoch is the
-best so far, ``latest.pt`` (its predecessor kept as ``previous.pt``) every ``checkpoint_every``
-epochs, at the last epoch and when early stopping ends the run.
+``[B, 1]`` logits (both means over the batch's graphs), and the saliency term
+(:mod:`nsm.models.saliency`) only when its weight is above 0 and the model has abstract levels:
+it trains WHY to keep the nodes the prediction rests on, at one more backward pass a step.
+Gradients are clipped to ``gradient_clip`` (global L2 norm). Per epoch (:meth:`NSMTrainer.train`):
+the model's ``temperature`` is set from the temperature scheduler, the training split is run once
+(:meth:`NSMTrainer.train_epoch`), the validation split is evaluated, the LR and temperature
+schedulers each ``step()`` once, the validation ``select_best_by`` value updates the best epoch
+and early stopping's patience, and checkpoints are written (see :mod:`nsm.training.checkpoint`):
+``best.pt`` when the epoch is the best so far, ``latest.pt`` (its predecessor kept as
+``previous.pt``) every ``checkpoint_every`` epochs, at the last epoch and when early stopping
+ends the run.
 
 Exact resume: a run killed at any moment and started again with the same command (model, optimizer
 and loaders built the same way, then :meth:`NSMTrainer.resume`, then :meth:`NSMTrainer.train`)
@@ -42,6 +46,7 @@ from torch import nn
 from nsm.errors import NSMError
 from nsm.faults import fault_point
 from nsm.models.inputs import TASK_TYPES
+from nsm.models.saliency import saliency_pooling_loss
 from nsm.training.batches import unpack_batch
 from nsm.evaluation.evaluator import MetricsFn, evaluate, task_loss
 from nsm.evaluation.metrics import compute_classification_metrics
@@ -65,6 +70,7 @@ class NSMTrainer:
         device: where training runs; on CUDA, TF32 matmuls and autocast (bf16 where supported,
             else fp16 with loss scaling) are on.
         cycle_loss_weight: λ in ``task_loss + λ · cycle_loss``.
+        saliency_loss_weight: the weight of the saliency term (0: none).
         gradient_clip: max global gradient norm; ``None`` or 0 disables clipping.
         temp_scheduler: ``get_temperature()`` read at each epoch's start, ``step()`` at its end.
         checkpoint_dir: where ``latest.pt``, ``previous.pt``, ``best.pt`` and ``error.pt`` go;
@@ -99,6 +105,7 @@ class NSMTrainer:
         optimizer: torch.optim.Optimizer,
         device: torch.device | str = "cpu",
         cycle_loss_weight: float = 0.05,
+        saliency_loss_weight: float = 0.0,
         gradient_clip: float | None = 1.0,
         temp_scheduler: Any | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
@@ -114,6 +121,7 @@ class NSMTrainer:
         on_checkpoint: Callable[[int], None] | None = None,
     ):
         _require(cycle_loss_weight >= 0, f"cycle_loss_weight must be >= 0, got {cycle_loss_weight}")
+        _require(saliency_loss_weight >= 0, f"saliency_loss_weight must be >= 0, got {saliency_loss_weight}")
         _require(gradient_clip is None or gradient_clip >= 0,
                  f"gradient_clip must be >= 0 or None, got {gradient_clip}")
         for name, value in (("log_interval", log_interval), ("checkpoint_every", checkpoint_every)):
@@ -127,6 +135,7 @@ class NSMTrainer:
         self.model = model.to(self.device)
         self.optimizer = optimizer
         self.cycle_loss_weight = cycle_loss_weight
+        self.saliency_loss_weight = saliency_loss_weight
         self.gradient_clip = gradient_clip
         self.temp_scheduler = temp_scheduler
         self.lr_scheduler = lr_scheduler
@@ -258,8 +267,8 @@ class NSMTrainer:
     def train_epoch(self, loader: Iterable, epoch: int, task_type: str) -> dict[str, Any]:
         """One optimisation pass over ``loader`` as epoch ``epoch`` (both ``task_type`` s train
         alike). Returns graph-weighted mean ``total_loss``, ``task_loss``, ``cycle_loss`` (and
-        ``grad_norm`` before clipping, when clipping), plus ``lr``, ``temperature`` (with a
-        scheduler), ``epoch``, ``time_s`` and ``graphs_per_s``."""
+        ``saliency_loss`` with the saliency term, ``grad_norm`` before clipping, when clipping),
+        plus ``lr``, ``temperature`` (with a scheduler), ``epoch``, ``time_s`` and ``graphs_per_s``."""
         self.model.train()
         temperature = None
         if self.temp_scheduler is not None:
@@ -268,22 +277,29 @@ class NSMTrainer:
                 self.model.temperature = temperature
         lr = self.optimizer.param_groups[0]["lr"]
         # Sums stay on the device: no host sync per step except the finiteness check.
-        loss_sums = torch.zeros(3, device=self.device)  # total, task, cycle; weighted by graphs
+        loss_sums = torch.zeros(4, device=self.device)  # total, task, cycle, saliency; weighted by graphs
         grad_norm_sum = torch.zeros((), device=self.device)
         num_graphs = num_steps = 0
         steps = _length(loader)
         started = last_event = time.perf_counter()
         for step, batch in enumerate(loader):
             inputs, labels = unpack_batch(batch, self.device)
+            if self.saliency_loss_weight:
+                inputs["x"] = inputs["x"].float().requires_grad_(True)  # for its attribution
             with self._autocast():
                 output = self.model(**inputs)
+                # Under the same autocast: the scorers it reruns see the level features' dtype.
+                saliency_loss = (saliency_pooling_loss(self.model, inputs, output)
+                                 if self.saliency_loss_weight and output.get("levels")
+                                 else torch.zeros((), device=self.device))
             task_loss, cycle_loss = self._losses(output, inputs, labels)
-            loss = task_loss + self.cycle_loss_weight * cycle_loss
+            loss = task_loss + self.cycle_loss_weight * cycle_loss + self.saliency_loss_weight * saliency_loss
             # One sync per step buys stopping before a NaN/inf reaches the weights.
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss is {loss.item()} at epoch {epoch}, step {step} (global step {self.global_step}): "
-                    f"task_loss={task_loss.item()}, cycle_loss={cycle_loss.item()}"
+                    f"task_loss={task_loss.item()}, cycle_loss={cycle_loss.item()}, "
+                    f"saliency_loss={saliency_loss.item()}"
                 )
 
             self.optimizer.zero_grad(set_to_none=True)
@@ -297,7 +313,7 @@ class NSMTrainer:
             fault_point("train.step")
 
             batch_graphs = labels.size(0)
-            loss_sums += torch.stack([loss, task_loss, cycle_loss]).detach() * batch_graphs
+            loss_sums += torch.stack([loss, task_loss, cycle_loss, saliency_loss]).detach() * batch_graphs
             num_graphs += batch_graphs
             num_steps += 1
             if self.progress is not None:
@@ -312,8 +328,10 @@ class NSMTrainer:
         _require(num_steps > 0, "the training loader yielded no batches")
 
         elapsed = time.perf_counter() - started
-        total, task, cycle = (loss_sums / num_graphs).tolist()
+        total, task, cycle, saliency = (loss_sums / num_graphs).tolist()
         metrics: dict[str, Any] = {"total_loss": total, "task_loss": task, "cycle_loss": cycle}
+        if self.saliency_loss_weight:
+            metrics["saliency_loss"] = saliency
         if self.gradient_clip:
             metrics["grad_norm"] = (grad_norm_sum / num_steps).item()
         metrics["lr"] = lr
